@@ -1,0 +1,75 @@
+# Attest. `make demo` runs the product; `make test` runs every check on PostgreSQL and Redis.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# The test suite's services; `make test` starts them when they are installed but stopped.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attest
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	SECRET_KEY=attest-tests-only DEBUG=false
+
+.PHONY: demo test lint check services bench clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Attest needs Python 3.11 or newer ($(PYTHON) is older)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+
+$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Without DATABASE_URL and CELERY_BROKER_URL: SQLite under var/ and tasks run in-process.
+# With both set: PostgreSQL, Redis and a Celery worker started beside the web server.
+demo: $(VENV)/.installed-demo
+	export DEBUG=$${DEBUG:-true}; \
+	$(BIN)/python manage.py migrate --noinput && \
+	$(BIN)/python manage.py load_demo && \
+	if [ -n "$$CELERY_BROKER_URL" ]; then \
+		$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & \
+		worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
+	fi; \
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.installed-test services lint check
+	$(TEST_ENV) $(BIN)/pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: $(VENV)/.installed-test services
+	$(TEST_ENV) $(BIN)/python manage.py check --fail-level WARNING
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+services: $(VENV)/.installed-test
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+		command -v pg_ctlcluster >/dev/null \
+			|| { echo "PostgreSQL is not running on 127.0.0.1:5432 and not installed" >&2; exit 1; }; \
+		for version in $$(ls /etc/postgresql); do \
+			pg_ctlcluster --skip-systemctl-redirect $$version main start; \
+		done; \
+	fi
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+		command -v redis-server >/dev/null \
+			|| { echo "Redis is not running on 127.0.0.1:6379 and not installed" >&2; exit 1; }; \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+	fi
+	@for i in $$(seq 100); do \
+		(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; \
+		sleep 0.2; \
+	done
+	@$(BIN)/python -m config.createdb "$(TEST_DATABASE_URL)"
+
+bench: $(VENV)/.installed-test services
+	$(TEST_ENV) $(BIN)/python bench/collect.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,192 @@
+"""Attest settings. Every value comes from the environment; .env.example documents each one."""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from config.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _local_secret_key() -> str:
+    """A key kept under var/ so a local demo keeps its sessions across restarts."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (only DEBUG=true makes one up)")
+    SECRET_KEY = _local_secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_filters",
+    "config.apps.AttestConfig",
+    "audit",
+    "inventory",
+    "reviews",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Without DATABASE_URL Attest runs on SQLite under var/: the embedded default of `make demo`.
+# Tests and production use PostgreSQL.
+DATABASES = {
+    "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'attest.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Celery. Without CELERY_BROKER_URL tasks run in-process (the embedded default of `make demo`).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+# A task is acknowledged only when it has finished, and given back when its worker dies, so
+# work that was committed is never lost; every task is written to be run again safely.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+COLLECT_INTERVAL_HOURS = env_int("COLLECT_INTERVAL_HOURS", 24, minimum=0)
+COLLECTION_STALE_MINUTES = env_int("COLLECTION_STALE_MINUTES", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-collections": {
+        "task": "inventory.tasks.sweep_stale_runs",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 4 * 60},
+    },
+}
+if COLLECT_INTERVAL_HOURS:
+    CELERY_BEAT_SCHEDULE["collect-all-accounts"] = {
+        "task": "inventory.tasks.collect_all",
+        "schedule": timedelta(hours=COLLECT_INTERVAL_HOURS),
+        "options": {"expires": COLLECT_INTERVAL_HOURS * 3600 // 2},
+    }
+
+# AWS. Credentials come from the AWS SDK's own chain (environment, profile, instance role);
+# AWS_ENDPOINT_URL, read by the SDK itself, points every client at an emulator.
+AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
+AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 30.0, minimum=0.1)
+AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 10, minimum=1)
+AWS_RETRY_MODE = env_choice("AWS_RETRY_MODE", "standard", ("standard", "adaptive"))
+AWS_ROLE_SESSION_NAME = env_str("AWS_ROLE_SESSION_NAME", "attest-collector")
+# Access Advisor calls made at once per account, and jobs left waiting at once per account.
+COLLECT_CONCURRENCY = env_int("COLLECT_CONCURRENCY", 4, minimum=1)
+ACCESS_ADVISOR_JOB_WINDOW = env_int("ACCESS_ADVISOR_JOB_WINDOW", 100, minimum=1)
+ACCESS_ADVISOR_POLL_SECONDS = env_float("ACCESS_ADVISOR_POLL_SECONDS", 2.0)
+ACCESS_ADVISOR_POLL_MAX_SECONDS = env_float("ACCESS_ADVISOR_POLL_MAX_SECONDS", 20.0)
+ACCESS_ADVISOR_TIMEOUT_SECONDS = env_float("ACCESS_ADVISOR_TIMEOUT_SECONDS", 900.0, minimum=1)
+CREDENTIAL_REPORT_TIMEOUT_SECONDS = env_float("CREDENTIAL_REPORT_TIMEOUT_SECONDS", 120.0, minimum=1)
+
+DEMO_PASSWORD = env_str("DEMO_PASSWORD")
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
+}

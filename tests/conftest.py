@@ -1,0 +1,73 @@
+"""The shared world of the test suite: named actors, an account with a few principals.
+
+Tests run on PostgreSQL and Redis (`make test` starts them); SQLite never stands in.
+"""
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+
+from config import celery_app, roles
+from tests import factories
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        raise pytest.UsageError(
+            "the tests run on PostgreSQL: use `make test`, or set DATABASE_URL "
+            "(and CELERY_BROKER_URL) as the Makefile does"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process():
+    """Tasks run in the test's own process unless a test starts a real worker."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def _user(username, role=None, **extra):
+    user = factories.UserFactory(username=username, email=f"{username}@example.com", **extra)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def reviewer(db):
+    return _user("rita.reviewer", roles.REVIEWER)
+
+
+@pytest.fixture
+def manager(db):
+    return _user("max.manager", roles.MANAGER)
+
+
+@pytest.fixture
+def auditor(db):
+    return _user("ann.auditor", roles.AUDITOR)
+
+
+@pytest.fixture
+def administrator(db):
+    return _user("ada.admin", roles.ADMINISTRATOR)
+
+
+@pytest.fixture
+def outsider(db):
+    """A signed-in user with no role and nothing of their own."""
+    return _user("oscar.outsider")
+
+
+@pytest.fixture
+def account(db, reviewer):
+    """An account owned by the reviewer, with a complete run of a few principals."""
+    return factories.collected_account(account_id="111122223333", name="payments-prod", owner=reviewer)
+
+
+@pytest.fixture
+def other_account(db):
+    """An account nobody in the world above owns."""
+    return factories.collected_account(account_id="444455556666", name="marketing-prod")
