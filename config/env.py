@@ -26,6 +26,8 @@ AWS_SDK_VARIABLES = frozenset(
     }
 )
 
+SUPPORTED_DATABASES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -104,6 +106,9 @@ def env_database(name: str, default: str) -> dict:
         config = environ.Env.db_url_config(value)
     except Exception as exc:  # django-environ raises several types for a bad URL
         raise ImproperlyConfigured(f"{name}: not a database URL ({exc})") from exc
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"{name}: unsupported database URL scheme in {value!r}")
+    if config.get("ENGINE") not in SUPPORTED_DATABASES:
+        scheme = value.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"{name}: Attest runs on PostgreSQL (or SQLite for the demo), not {scheme!r}"
+        )
     return config

@@ -13,13 +13,15 @@ AUDITOR = "auditor"
 ADMINISTRATOR = "administrator"
 
 _VIEW_INVENTORY = ["inventory.view_awsaccount", "inventory.view_principal"]
+_VIEW_AUDIT = ["audit.view_auditevent"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     REVIEWER: [],
-    MANAGER: [*_VIEW_INVENTORY, "inventory.start_collection"],
-    AUDITOR: [*_VIEW_INVENTORY],
+    MANAGER: [*_VIEW_INVENTORY, *_VIEW_AUDIT, "inventory.start_collection"],
+    AUDITOR: [*_VIEW_INVENTORY, *_VIEW_AUDIT],
     ADMINISTRATOR: [
         *_VIEW_INVENTORY,
+        *_VIEW_AUDIT,
         "inventory.start_collection",
         "inventory.add_awsaccount",
         "inventory.change_awsaccount",

@@ -1,5 +1,6 @@
 """Attest settings. Every value comes from the environment; .env.example documents each one."""
 
+import hashlib
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -59,12 +60,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files from gunicorn in production; Django's own serving needs DEBUG.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -92,8 +96,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'attest.sqlite3'}"),
 }
+_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_MAX_AGE"] = _CONN_MAX_AGE
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -120,7 +125,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -146,9 +161,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# The key that signs audit checkpoints. Give auditors' verifiers this key, not SECRET_KEY.
+AUDIT_SIGNING_KEY = (
+    env_str("AUDIT_SIGNING_KEY")
+    or hashlib.sha256(f"attest-audit-checkpoints:{SECRET_KEY}".encode()).hexdigest()
+)
+
 COLLECT_INTERVAL_HOURS = env_int("COLLECT_INTERVAL_HOURS", 24, minimum=0)
 COLLECTION_STALE_MINUTES = env_int("COLLECTION_STALE_MINUTES", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
+    "sign-audit-checkpoint": {
+        "task": "audit.tasks.checkpoint",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 30 * 60},
+    },
     "sweep-stale-collections": {
         "task": "inventory.tasks.sweep_stale_runs",
         "schedule": timedelta(minutes=5),

@@ -89,7 +89,9 @@ def client_config() -> Config:
     return Config(
         connect_timeout=settings.AWS_CONNECT_TIMEOUT,
         read_timeout=settings.AWS_READ_TIMEOUT,
-        retries={"mode": settings.AWS_RETRY_MODE, "max_attempts": settings.AWS_MAX_ATTEMPTS},
+        # AWS_MAX_ATTEMPTS counts the first attempt, as the SDK's own variable does; botocore's
+        # `max_attempts` would count the retries only, one attempt more.
+        retries={"mode": settings.AWS_RETRY_MODE, "total_max_attempts": settings.AWS_MAX_ATTEMPTS},
         max_pool_connections=settings.COLLECT_CONCURRENCY + 4,
         user_agent_extra="attest",
     )
@@ -233,9 +235,9 @@ class IamReader:
 
     def start_service_last_accessed(self, arn: str) -> str:
         """Start an Access Advisor job (action level) for one principal; returns its JobId."""
-        return self._call("GenerateServiceLastAccessedDetails", Arn=arn, Granularity="ACTION_LEVEL")[
-            "JobId"
-        ]
+        return self._call(
+            "GenerateServiceLastAccessedDetails", Arn=arn, Granularity="ACTION_LEVEL"
+        )["JobId"]
 
     def service_last_accessed(self, job_id: str) -> tuple[str, dict | None]:
         """The job's status, and once COMPLETED its answer with every page merged.

@@ -147,7 +147,9 @@ class AccessAdvisor:
                 self._finish(step, Outcome(error=exc))
             except Exception as exc:
                 logger.exception("Access Advisor step for %s failed", step.arn)
-                self._finish(step, Outcome(error=aws.AwsError("AccessAdvisor", "Internal", str(exc))))
+                self._finish(
+                    step, Outcome(error=aws.AwsError("AccessAdvisor", "Internal", str(exc)))
+                )
 
     def _step(self, step: _Step) -> None:
         if step.job_id is None:
@@ -155,7 +157,12 @@ class AccessAdvisor:
             step.started_at = time.monotonic()
             self._again(step, self.poll)
             return
-        status, answer = self.iam.service_last_accessed(step.job_id)
+        try:
+            status, answer = self.iam.service_last_accessed(step.job_id)
+        except aws.NoSuchEntity as exc:
+            # Only starting a job says whether the principal exists; a job AWS no longer knows
+            # (expired, lost) says nothing of it, and must not mark it removed.
+            raise aws.AwsError(exc.operation, "JobNotFound", exc.message, exc.request_id) from exc
         step.polls += 1
         if status == "COMPLETED":
             self._finish(step, Outcome(answer=answer))
@@ -237,7 +244,9 @@ def collect_run(run_id: int) -> CollectionRun | None:
         if account.mode != AwsAccount.Mode.LIVE:
             raise CollectionError(f"account {account.account_id} is import-only")
         progress.phase("Connecting", endpoint=run.endpoint)
-        session = aws.AwsSession(account.role_arn, account.external_id, calls=calls, recorder=recorder)
+        session = aws.AwsSession(
+            account.role_arn, account.external_id, calls=calls, recorder=recorder
+        )
         identity = session.caller_identity()
         run.caller_arn = identity.arn
         if not account.role_arn and identity.account_id != account.account_id:
@@ -355,12 +364,14 @@ def describe(item: dict) -> str:
     """The summary of one run as lines of text."""
     lines = [
         f"{item['account_id']}: {item['status']}",
-        "  {users} users, {groups} groups, {roles} roles, {policies} policies, {rights} rights, "
-        "{service_usage} service usage rows, {action_usage} action usage rows".format(**item),
+        "  users {users}, groups {groups}, roles {roles}, policies {policies}, rights {rights}, "
+        "service usage rows {service_usage}, action usage rows {action_usage}".format(**item),
     ]
     if item["api_calls"]:
         calls = ", ".join(f"{name} {count}" for name, count in item["api_calls"].items())
         lines.append(f"  API calls: {calls}")
-    lines += [f"  error: {error.get('arn', '')} {error['message']}".rstrip() for error in item["errors"]]
+    lines += [
+        f"  error: {error.get('arn', '')} {error['message']}".rstrip() for error in item["errors"]
+    ]
     lines += [f"  warning: {warning}" for warning in item["warnings"]]
     return "\n".join(lines)

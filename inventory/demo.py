@@ -289,7 +289,10 @@ def _organization(account_id: str, index: int, rng: random.Random) -> list[Entit
                 path="/people/",
                 groups=groups,
                 boundary="developer-boundary" if "Developers" in groups and i % 3 == 0 else None,
-                tags={"owner": f"{name}@example.com", "team": rng.choice(["payments", "platform", "data", "web"])},
+                tags={
+                    "owner": f"{name}@example.com",
+                    "team": rng.choice(["payments", "platform", "data", "web"]),
+                },
                 person=Person(usage),
                 created_days_ago=rng.randint(200, 1500),
                 console=True,
@@ -320,7 +323,16 @@ def _organization(account_id: str, index: int, rng: random.Random) -> list[Entit
     ]  # fmt: skip
     for name, service, managed, core in app_roles:
         entities.append(
-            Entity("role", name, path="/app/", managed=managed, tags={"owner": owner, "service": name.rsplit("-", 1)[0]}, trust=_trust(service), person=Person("daily", core), created_days_ago=rng.randint(100, 800))  # fmt: skip
+            Entity(
+                "role",
+                name,
+                path="/app/",
+                managed=managed,
+                tags={"owner": owner, "service": name.rsplit("-", 1)[0]},
+                trust=_trust(service),
+                person=Person("daily", core),
+                created_days_ago=rng.randint(100, 800),
+            )
         )
     sso = "/aws-reserved/sso.amazonaws.com/"
     saml = f"arn:aws:iam::{account_id}:saml-provider/AWSSSO_{account_id[:6]}_DO_NOT_DELETE"
@@ -368,7 +380,9 @@ class _Generator:
 
     def aws_id(self, entity: Entity) -> str:
         prefix = {"user": "AIDA", "group": "AGPA", "role": "AROA"}[entity.kind]
-        return prefix + "".join(self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(17))
+        return prefix + "".join(
+            self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(17)
+        )
 
     # GetAccountAuthorizationDetails -------------------------------------------------------------
 
@@ -383,7 +397,8 @@ class _Generator:
                 "Arn": self.arn(entity),
                 "CreateDate": stamp(self.ago(entity.created_days_ago)),
                 "AttachedManagedPolicies": [
-                    {"PolicyName": name, "PolicyArn": self.policy_arn(name)} for name in entity.managed
+                    {"PolicyName": name, "PolicyArn": self.policy_arn(name)}
+                    for name in entity.managed
                 ],
             }
             inline = [
@@ -398,7 +413,14 @@ class _Generator:
                 }
             tags = [{"Key": k, "Value": v} for k, v in entity.tags.items()]
             if entity.kind == "group":
-                groups.append({"GroupName": entity.name, "GroupId": self.aws_id(entity), **common, "GroupPolicyList": inline})
+                groups.append(
+                    {
+                        "GroupName": entity.name,
+                        "GroupId": self.aws_id(entity),
+                        **common,
+                        "GroupPolicyList": inline,
+                    }
+                )
             elif entity.kind == "user":
                 users.append({"UserName": entity.name, "UserId": self.aws_id(entity), **common, "UserPolicyList": inline, "GroupList": entity.groups, "Tags": tags})  # fmt: skip
             else:
@@ -522,7 +544,10 @@ class _Generator:
                         if not policies.allows(documents, f"{namespace}:{action}"):
                             continue
                         entry = {"ActionName": action}
-                        if used and (action.startswith(("Get", "List", "Describe", "Put", "Invoke", "Pass")) or self.rng.random() < 0.2):
+                        if used and (
+                            action.startswith(("Get", "List", "Describe", "Put", "Invoke", "Pass"))
+                            or self.rng.random() < 0.2
+                        ):
                             entry.update(LastAccessedTime=stamp(used), LastAccessedEntity=self.arn(entity), LastAccessedRegion="ap-northeast-1")  # fmt: skip
                         actions.append(entry)
                     service["TrackedActionsLastAccessed"] = actions
@@ -556,7 +581,30 @@ class _Generator:
         ])  # fmt: skip
         iso = lambda moment: moment.isoformat() if moment else "N/A"  # noqa: E731
         writer.writerow(
-            ["<root_account>", f"arn:aws:iam::{self.account_id}:root", iso(self.ago(2200)), "not_supported", iso(self.ago(400)), "not_supported", "not_supported", "true", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "false", "N/A"]  # fmt: skip
+            [
+                "<root_account>",
+                f"arn:aws:iam::{self.account_id}:root",
+                iso(self.ago(2200)),
+                "not_supported",
+                iso(self.ago(400)),
+                "not_supported",
+                "not_supported",
+                "true",
+                "false",
+                "N/A",
+                "N/A",
+                "N/A",
+                "N/A",
+                "false",
+                "N/A",
+                "N/A",
+                "N/A",
+                "N/A",
+                "false",
+                "N/A",
+                "false",
+                "N/A",
+            ]
         )
         for entity in self.entities:
             if entity.kind != "user":
@@ -630,7 +678,9 @@ def generate(directory: Path, now: datetime | None = None, seed: int = 2026) -> 
         else:
             stamp = _spaced if index == 1 else _iso
             files.append(
-                _write(folder / "authorization-details.json", generator.authorization_details(stamp))
+                _write(
+                    folder / "authorization-details.json", generator.authorization_details(stamp)
+                )
             )
         report = generator.credential_report()
         if index == 1:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
+from audit.trail import record
+from inventory.accounts import save_account
 from inventory.archive import Recorder
 from inventory.models import ACCOUNT_ID_VALIDATOR, AwsAccount, CollectionRun
 from inventory.parse import ParseError, SnapshotBuilder
@@ -81,7 +83,9 @@ def add_file(builder: SnapshotBuilder, file: ImportFile) -> str:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParseError(name, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ParseError(
+            name, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     items = data if isinstance(data, list) else [data]
     if not items:
         raise ParseError(name, "an empty list")
@@ -96,7 +100,7 @@ def add_file(builder: SnapshotBuilder, file: ImportFile) -> str:
             if "Arn" not in item:
                 raise ParseError(
                     f"{where}.Arn",
-                    'missing: Access Advisor answers do not name their principal; add its ARN '
+                    "missing: Access Advisor answers do not name their principal; add its ARN "
                     'as a top-level "Arn" key',
                 )
             builder.add_service_last_accessed(item["Arn"], item, where)
@@ -136,6 +140,12 @@ def import_files(
         recorder.add(
             {"file": file.name, "sha256": digest, "content": file.content.decode("utf-8-sig")}
         )
+    if not builder.has_authorization_details:
+        raise ParseError(
+            ", ".join(file.name for file in files),
+            "none of the files is GetAccountAuthorizationDetails output, which lists the "
+            "principals: import it with the others",
+        )
     snapshot = builder.build()
     if not builder.has_credential_report:
         snapshot.warnings.append("no credential report: passwords and access keys are not known")
@@ -143,13 +153,14 @@ def import_files(
         snapshot.warnings.append("no Access Advisor data: service usage is not known")
 
     with transaction.atomic():
-        account, created = AwsAccount.objects.get_or_create(
-            account_id=account_id,
-            defaults={"name": account_name or account_id, "mode": AwsAccount.Mode.IMPORT},
-        )
-        if not created and account_name and account.name != account_name:
+        account = AwsAccount.objects.filter(account_id=account_id).first()
+        if account is None:
+            account = AwsAccount(
+                account_id=account_id, name=account_name or account_id, mode=AwsAccount.Mode.IMPORT
+            )
+        elif account_name:
             account.name = account_name
-            account.save(update_fields=["name"])
+        save_account(account, actor=user, actor_name="import")
         try:
             with transaction.atomic():
                 run = CollectionRun.objects.create(
@@ -159,6 +170,12 @@ def import_files(
                     requested_by_name=user.get_username() if user else "",
                     sources=sources,
                     progress_total=len(snapshot.principals),
+                )
+                record(
+                    "collection.started",
+                    run,
+                    actor=user,
+                    after={"account": account_id, "source": "import"},
                 )
         except IntegrityError:
             raise ImportRefused(

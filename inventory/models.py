@@ -10,6 +10,7 @@ readers see either the previous complete run or the new one, never a half-writte
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -106,6 +107,16 @@ class AwsAccount(models.Model):
     def get_absolute_url(self):
         return reverse("inventory:account", args=[self.account_id])
 
+    def clean(self):
+        # A role in another account would read that account's IAM and file it under this one.
+        if self.role_arn and f":iam::{self.account_id}:" not in self.role_arn:
+            raise ValidationError(
+                {
+                    "role_arn": _("The role must be in the account itself (%(id)s).")
+                    % {"id": self.account_id}
+                }
+            )
+
 
 class CollectionRun(models.Model):
     """One reading of one account, live or from imported files, with what it took and found."""
@@ -174,7 +185,8 @@ class CollectionRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.account.account_id} {self.get_source_display()} {self.started_at:%Y-%m-%d %H:%M}"
+        when = f"{self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.account.account_id} {self.get_source_display()} {when}"
 
     @property
     def is_running(self):
@@ -185,6 +197,11 @@ class CollectionRun(models.Model):
         if not self.progress_total:
             return 0
         return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def principal_count(self):
+        counts = self.counts or {}
+        return sum(counts.get(kind, 0) for kind in ("users", "groups", "roles"))
 
     @property
     def duration(self):
@@ -408,9 +425,7 @@ class Right(VersionedModel):
 class ServiceUsage(VersionedModel):
     """Access Advisor's answer for one principal and one service its policies allow."""
 
-    principal = models.ForeignKey(
-        Principal, on_delete=models.PROTECT, related_name="service_usage"
-    )
+    principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="service_usage")
     service_namespace = models.CharField(_("service"), max_length=64)
     service_name = models.CharField(_("service name"), max_length=200, blank=True)
     last_authenticated_at = models.DateTimeField(_("last accessed"), null=True, blank=True)

@@ -22,12 +22,48 @@ from urllib.parse import unquote
 # Far larger documents are not AWS's answers and are refused before they reach the database.
 MAX_POLICY_DOCUMENT_CHARS = 131_072
 
+# \Z, not $: $ also matches before a trailing newline, which would be kept in the ARN.
 PRINCIPAL_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?P<kind>user|group|role)"
-    r"(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]+)$"
+    r"(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]+)\Z"
 )
-POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<owner>\d{12}|aws):policy(?P<rest>/.*)$")
+POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<owner>\d{12}|aws):policy(?P<rest>/.*)\Z")
+ROOT_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):root\Z")
 NO_VALUE = {"", "N/A", "no_information", "not_supported"}
+# The longest text the inventory keeps of a field, never shorter than AWS's own limit: a longer
+# value is not AWS's answer, and is refused here with its place rather than by the database.
+MAX_LENGTHS = {
+    "Arn": 2048,
+    "PolicyArn": 2048,
+    "PermissionsBoundaryArn": 2048,
+    "UserName": 128,
+    "GroupName": 128,
+    "RoleName": 128,
+    "PolicyName": 128,
+    "Path": 512,
+    "UserId": 128,
+    "GroupId": 128,
+    "RoleId": 128,
+    "PolicyId": 128,
+    "DefaultVersionId": 20,
+    "VersionId": 20,
+    "Region": 32,
+    "ServiceNamespace": 64,
+    "ServiceName": 200,
+    "LastAuthenticatedEntity": 2048,
+    "LastAuthenticatedRegion": 32,
+    "ActionName": 128,
+    "LastAccessedEntity": 2048,
+    "LastAccessedRegion": 32,
+    "access_key_1_last_used_region": 32,
+    "access_key_2_last_used_region": 32,
+    "access_key_1_last_used_service": 64,
+    "access_key_2_last_used_service": 64,
+}
+# Counts are kept in PostgreSQL integer columns that refuse negative numbers.
+MAX_COUNT = 2**31 - 1
+# Characters PostgreSQL cannot store in text or JSON: NUL, and surrogates that pair with nothing.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 CREDENTIAL_REPORT_COLUMNS = (
     "user",
     "arn",
@@ -58,6 +94,27 @@ class ParseError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def _check_text(value: str, where: str, max_length: int | None = None) -> str:
+    if max_length is not None and len(value) > max_length:
+        raise ParseError(where, f"{len(value):,} characters, more than the {max_length} allowed")
+    if UNSTORABLE.search(value):
+        raise ParseError(where, "holds a NUL character or an unpaired surrogate, not text")
+    return value
+
+
+def _strings(value: Any):
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
 def _type_name(value: Any) -> str:
     return {
         dict: "an object",
@@ -70,7 +127,13 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-_EXPECTED = {str: "a string", list: "a list", dict: "an object", int: "a number"}
+_EXPECTED = {
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    int: "a number",
+    bool: "true/false",
+}
 
 
 def get(obj: Any, key: str, where: str, kind: type | tuple = str, *, required: bool = True):
@@ -86,11 +149,16 @@ def get(obj: Any, key: str, where: str, kind: type | tuple = str, *, required: b
         kinds = kind if isinstance(kind, tuple) else (kind,)
         expected = " or ".join(_EXPECTED.get(k, k.__name__) for k in kinds)
         raise ParseError(f"{where}.{key}", f"expected {expected}, got {_type_name(value)}")
+    if isinstance(value, str):
+        _check_text(value, f"{where}.{key}", MAX_LENGTHS.get(key))
+    elif type(value) is int and not 0 <= value <= MAX_COUNT:
+        raise ParseError(f"{where}.{key}", f"expected a count, got {value}")
     return value
 
 
 def parse_time(value: Any, where: str) -> datetime | None:
-    """A timestamp as boto3 gives it (datetime) or as text: ISO 8601 or 'YYYY-MM-DD HH:MM:SS+00:00'."""
+    """A timestamp as boto3 gives it (datetime) or as text: ISO 8601 or
+    'YYYY-MM-DD HH:MM:SS+00:00'."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -133,6 +201,8 @@ def parse_document(value: Any, where: str) -> dict:
     statements = value.get("Statement")
     if not isinstance(statements, list | dict):
         raise ParseError(f"{where}.Statement", "missing: a policy document has statements")
+    for text in _strings(value):
+        _check_text(text, where)
     return value
 
 
@@ -217,6 +287,8 @@ class SnapshotBuilder:
         self._credentials: dict[str, tuple[dict, str]] = {}
         self._advisor: dict[str, tuple[list[dict], str]] = {}
         self.has_authorization_details = False
+        self._truncated_pages: list[str] = []
+        self._last_pages = 0
         self.has_credential_report = False
         self.root_user: dict = {}
         self.warnings: list[str] = []
@@ -230,6 +302,14 @@ class SnapshotBuilder:
         if not any(key in page for key in keys):
             raise ParseError(where, "not GetAccountAuthorizationDetails output")
         self.has_authorization_details = True
+        # A page with more to follow: IsTruncated as the API answers (and `--no-paginate`
+        # writes), NextToken as the CLI writes a page it cut with `--max-items`.
+        if get(page, "IsTruncated", where, bool, required=False):
+            self._truncated_pages.append(f"{where}: IsTruncated")
+        elif get(page, "NextToken", where, required=False):
+            self._truncated_pages.append(f"{where}: NextToken")
+        else:
+            self._last_pages += 1
         for i, group in enumerate(get(page, "GroupDetailList", where, list, required=False) or []):
             self._add_group(group, f"{where}: GroupDetailList[{i}]")
         for i, user in enumerate(get(page, "UserDetailList", where, list, required=False) or []):
@@ -247,7 +327,9 @@ class SnapshotBuilder:
         if name != arn.name:
             raise ParseError(f"{where}.{name_key}", f"{name!r} does not match the ARN {arn.arn}")
         if arn.arn in self._principals:
-            raise ParseError(f"{where}.Arn", f"{arn.arn} appears twice (also {self._seen_in[arn.arn]})")
+            raise ParseError(
+                f"{where}.Arn", f"{arn.arn} appears twice (also {self._seen_in[arn.arn]})"
+            )
         row = {
             "kind": kind,
             "arn": arn.arn,
@@ -275,13 +357,19 @@ class SnapshotBuilder:
                 get(boundary, "PermissionsBoundaryArn", here), f"{here}.PermissionsBoundaryArn"
             )
             self._right(arn.arn, "permissions_boundary", policy_arn, policy_arn=policy_arn)
-        inline_key = {"user": "UserPolicyList", "group": "GroupPolicyList", "role": "RolePolicyList"}
+        inline_key = {
+            "user": "UserPolicyList",
+            "group": "GroupPolicyList",
+            "role": "RolePolicyList",
+        }
         for i, inline in enumerate(get(obj, inline_key[kind], where, list, required=False) or []):
             here = f"{where}.{inline_key[kind]}[{i}]"
             document = parse_document(
                 get(inline, "PolicyDocument", here, (str, dict)), f"{here}.PolicyDocument"
             )
-            self._right(arn.arn, "inline_policy", get(inline, "PolicyName", here), document=document)
+            self._right(
+                arn.arn, "inline_policy", get(inline, "PolicyName", here), document=document
+            )
         return row
 
     def _add_user(self, obj: dict, where: str) -> None:
@@ -289,6 +377,7 @@ class SnapshotBuilder:
         for i, group_name in enumerate(get(obj, "GroupList", where, list, required=False) or []):
             if not isinstance(group_name, str):
                 raise ParseError(f"{where}.GroupList[{i}]", "expected a group name")
+            _check_text(group_name, f"{where}.GroupList[{i}]", MAX_LENGTHS["GroupName"])
             self._right(row["arn"], "group_membership", group_name)
 
     def _add_group(self, obj: dict, where: str) -> None:
@@ -301,7 +390,9 @@ class SnapshotBuilder:
             row["trust_policy"] = parse_document(trust, f"{where}.AssumeRolePolicyDocument")
         last_used = get(obj, "RoleLastUsed", where, dict, required=False) or {}
         row["last_used_at"] = get_time(last_used, "LastUsedDate", f"{where}.RoleLastUsed")
-        row["last_used_region"] = get(last_used, "Region", where, required=False) or ""
+        row["last_used_region"] = (
+            get(last_used, "Region", f"{where}.RoleLastUsed", required=False) or ""
+        )
 
     def _policy_arn(self, arn: str, where: str) -> str:
         match = POLICY_ARN.match(arn)
@@ -309,7 +400,8 @@ class SnapshotBuilder:
             raise ParseError(where, f"not a managed policy ARN: {arn[:200]!r}")
         if match["owner"] not in ("aws", self.account_id):
             raise ParseError(
-                where, f"{arn} belongs to account {match['owner']}, not to account {self.account_id}"
+                where,
+                f"{arn} belongs to account {match['owner']}, not to account {self.account_id}",
             )
         return arn
 
@@ -374,6 +466,9 @@ class SnapshotBuilder:
     # The credential report ---------------------------------------------------------------------
 
     def add_credential_report(self, text: str, where: str) -> None:
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise ParseError(f"{where}: line {line}", "holds a NUL character, not text")
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:
             raise ParseError(where, "the credential report is empty")
@@ -390,9 +485,19 @@ class SnapshotBuilder:
                 raise ParseError(here, f"expected {len(header)} columns, got {len(values)}")
             row = dict(zip(header, values, strict=True))
             if row["user"] == "<root_account>":
+                # The only line that names the account itself: a report of another account
+                # without IAM users would otherwise pass as this one's.
+                root = ROOT_ARN.match(row["arn"])
+                if not root or root["account"] != self.account_id:
+                    raise ParseError(
+                        f"{here}: arn",
+                        f"{row['arn'][:200]!r} is not the root user of account {self.account_id}",
+                    )
                 self.root_user = self._root_user(row, here)
                 continue
             arn = parse_principal_arn(row["arn"], f"{here}: arn", self.account_id)
+            if arn.kind != "user":
+                raise ParseError(f"{here}: arn", f"{arn.arn} is not a user ARN")
             if arn.arn in self._credentials:
                 raise ParseError(f"{here}: arn", f"{arn.arn} appears twice")
             self._credentials[arn.arn] = (row, here)
@@ -426,7 +531,9 @@ class SnapshotBuilder:
                 principal_arn,
                 "console_password",
                 "password",
-                created_at=parse_time(row["password_last_changed"], f"{where}: password_last_changed"),
+                created_at=parse_time(
+                    row["password_last_changed"], f"{where}: password_last_changed"
+                ),
                 last_used_at=parse_time(row["password_last_used"], f"{where}: password_last_used"),
                 mfa_active=self._flag(row, "mfa_active", where),
                 status="Active",
@@ -450,8 +557,8 @@ class SnapshotBuilder:
                 last_used_at=parse_time(
                     row[f"{slot}_last_used_date"], f"{where}: {slot}_last_used_date"
                 ),
-                last_used_service=_value(row[f"{slot}_last_used_service"]),
-                last_used_region=_value(row[f"{slot}_last_used_region"]),
+                last_used_service=_value(row, f"{slot}_last_used_service", where),
+                last_used_region=_value(row, f"{slot}_last_used_region", where),
             )
 
     # Access Advisor ---------------------------------------------------------------------------
@@ -463,8 +570,18 @@ class SnapshotBuilder:
         if status is not None and status != "COMPLETED":
             raise ParseError(f"{where}.JobStatus", f"the job is {status}, not COMPLETED")
         services = get(answer, "ServicesLastAccessed", where, list)
+        # The CLI does not follow this answer's pages: a first page alone would leave the
+        # services on the others unknown while they looked unused.
+        if get(answer, "IsTruncated", where, bool, required=False):
+            raise ParseError(
+                f"{where}.IsTruncated",
+                "true: this is one page of the answer; fetch the others with --marker and merge "
+                "their ServicesLastAccessed",
+            )
         if principal.arn in self._advisor:
-            raise ParseError(f"{where}.Arn", f"Access Advisor data for {principal.arn} appears twice")
+            raise ParseError(
+                f"{where}.Arn", f"Access Advisor data for {principal.arn} appears twice"
+            )
         self._advisor[principal.arn] = (services, where)
 
     def _usage_rows(self, principal_arn: str, services: list, where: str, snapshot: Snapshot):
@@ -538,6 +655,12 @@ class SnapshotBuilder:
             raise ParseError(
                 "input", "no GetAccountAuthorizationDetails output: it lists the principals"
             )
+        if self._truncated_pages and not self._last_pages:
+            # Without its last page the answer lacks principals, which would be saved as removed.
+            raise ParseError(
+                self._truncated_pages[-1],
+                "more pages follow, and no page ends the answer: its last page is missing",
+            )
         snapshot = Snapshot(self.account_id, root_user=self.root_user, warnings=list(self.warnings))
         snapshot.principals = self._principals
         snapshot.policies = self._policies
@@ -549,7 +672,8 @@ class SnapshotBuilder:
                 self._credential_rights(arn, row, where)
             else:
                 snapshot.warnings.append(
-                    f"{where}: {arn} is not in the authorization details; its credentials are ignored"
+                    f"{where}: {arn} is not in the authorization details; "
+                    "its credentials are ignored"
                 )
         if self.has_credential_report:
             for arn, principal in self._principals.items():
@@ -584,7 +708,8 @@ class SnapshotBuilder:
         return snapshot
 
 
-def _value(text: str) -> str:
+def _value(row: dict, column: str, where: str) -> str:
+    text = _check_text(row[column], f"{where}: {column}", MAX_LENGTHS[column])
     return "" if text in NO_VALUE else text
 
 

@@ -17,6 +17,7 @@ from itertools import islice
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from audit.trail import record
 from inventory.archive import Recorder
 from inventory.models import (
     ActionUsage,
@@ -177,7 +178,9 @@ def save_snapshot(run: CollectionRun, snapshot: Snapshot, recorder: Recorder | N
             account,
             run,
             {
-                (by_arn[row["principal_arn"]], row["service_namespace"]): _with_principal(row, by_arn)
+                (by_arn[row["principal_arn"]], row["service_namespace"]): _with_principal(
+                    row, by_arn
+                )
                 for row in snapshot.service_usage
             },
         )
@@ -215,28 +218,53 @@ def save_snapshot(run: CollectionRun, snapshot: Snapshot, recorder: Recorder | N
             raise RunNotRunning(f"run {run.uuid} is no longer running")
         account.current_run = run
         account.save(update_fields=["current_run"])
-    run.refresh_from_db()
+        run.refresh_from_db()
+        record(
+            "collection.completed",
+            run,
+            actor=run.requested_by,
+            after={
+                "account": account.account_id,
+                "source": run.source,
+                "counts": run.counts,
+                "raw_sha256": run.raw_sha256,
+                "files": [(f["file"], f["sha256"]) for f in run.sources],
+            },
+        )
     return changes
 
 
 def fail_run(run: CollectionRun, errors: list[dict], recorder: Recorder | None = None) -> bool:
     """Mark a running run failed with its errors; the inventory stays as it was."""
     with transaction.atomic():
-        _keep_archive(run, recorder)
-        finished = timezone.now()
-        done = CollectionRun.objects.filter(pk=run.pk, status=CollectionRun.Status.RUNNING).update(
-            status=CollectionRun.Status.FAILED,
-            finished_at=finished,
-            heartbeat_at=finished,
-            errors=errors,
-            api_calls=run.api_calls,
-            retries=run.retries,
-            caller_arn=run.caller_arn,
-            sources=run.sources,
-            raw_sha256=_archive_sha256(run),
+        running = CollectionRun.objects.select_for_update().filter(
+            pk=run.pk, status=CollectionRun.Status.RUNNING
         )
+        # Checked under the lock before the archive is written: a run finished elsewhere keeps
+        # the archive its raw_sha256 names.
+        done = running.exists()
+        if done:
+            _keep_archive(run, recorder)
+            finished = timezone.now()
+            running.update(
+                status=CollectionRun.Status.FAILED,
+                finished_at=finished,
+                heartbeat_at=finished,
+                errors=errors,
+                api_calls=run.api_calls,
+                retries=run.retries,
+                caller_arn=run.caller_arn,
+                sources=run.sources,
+                raw_sha256=_archive_sha256(run),
+            )
+            record(
+                "collection.failed",
+                run,
+                actor=run.requested_by,
+                after={"account": run.account.account_id, "errors": errors},
+            )
     run.refresh_from_db()
-    return done == 1
+    return done
 
 
 def _keep_archive(run: CollectionRun, recorder: Recorder | None) -> None:
@@ -280,7 +308,9 @@ def _sync(table: Table, account: AwsAccount, run: CollectionRun, new: dict[tuple
             ids[key] = old[0]
             values = tuple(row[f] for f in table.observed)
             if old[observed] != values:
-                update.append(table.model(pk=old[0], **dict(zip(table.observed, values, strict=True))))
+                update.append(
+                    table.model(pk=old[0], **dict(zip(table.observed, values, strict=True)))
+                )
             continue
         insert.append((key, row))
     changed = len(close) + len(update)
@@ -324,9 +354,12 @@ def _insert(model: type[models.Model], rows: list[dict]) -> None:
     json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - names from the model, not input
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} ({columns}) FROM STDIN"  # names from the model, not input
+        ) as copy,
+    ):
         for row in rows:
             copy.write_row(
                 [

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 from django.db import IntegrityError, transaction
 
+from audit.trail import record
 from inventory import collect
 from inventory.models import AwsAccount, CollectionRun
 from inventory.store import fail_run
@@ -63,6 +64,7 @@ def start_collections(accounts, user=None) -> list[CollectionRun]:
                     requested_by_name=user.get_username() if user else "",
                     phase="Queued",
                 )
+                record("collection.started", run, actor=user, after={"account": account.account_id})
         except IntegrityError:
             run = CollectionRun.objects.get(account=account, status=CollectionRun.Status.RUNNING)
             runs.append(run)
@@ -76,4 +78,3 @@ def runs_in_progress(runs: list[CollectionRun]) -> list[CollectionRun]:
     """The runs re-read, in the same order."""
     fresh = CollectionRun.objects.select_related("account").in_bulk([run.pk for run in runs])
     return [fresh[run.pk] for run in runs]
-

@@ -28,6 +28,21 @@ def _tasks_in_process():
     celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 
 
+@pytest.fixture(autouse=True)
+def _static_files_without_collectstatic(settings):
+    """Deployments collect static files into a manifest; tests serve them from the source."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashers are slow on purpose; the tests sign in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username, role=None, **extra):
     user = factories.UserFactory(username=username, email=f"{username}@example.com", **extra)
     if role:
@@ -64,7 +79,9 @@ def outsider(db):
 @pytest.fixture
 def account(db, reviewer):
     """An account owned by the reviewer, with a complete run of a few principals."""
-    return factories.collected_account(account_id="111122223333", name="payments-prod", owner=reviewer)
+    return factories.collected_account(
+        account_id="111122223333", name="payments-prod", owner=reviewer
+    )
 
 
 @pytest.fixture

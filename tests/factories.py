@@ -15,7 +15,10 @@ from inventory.models import (
     ServiceUsage,
 )
 
-ADMIN_DOCUMENT = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ADMIN_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 S3_READ_DOCUMENT = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}],
@@ -62,9 +65,7 @@ class PrincipalFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AwsAccountFactory)
     kind = Principal.Kind.ROLE
     name = factory.Sequence(lambda n: f"principal-{n}")
-    arn = factory.LazyAttribute(
-        lambda p: f"arn:aws:iam::{p.account.account_id}:{p.kind}/{p.name}"
-    )
+    arn = factory.LazyAttribute(lambda p: f"arn:aws:iam::{p.account.account_id}:{p.kind}/{p.name}")
     aws_id = factory.Sequence(lambda n: f"AROA{n:017d}")
     created_at = factory.LazyFunction(lambda: days_ago(400))
     first_seen_run = factory.LazyAttribute(lambda p: p.account.current_run)

@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,256 +17,716 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CollectionRun',
+            name="CollectionRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('source', models.CharField(choices=[('live', 'Live'), ('import', 'Import')], max_length=10, verbose_name='source')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('complete', 'Complete'), ('failed', 'Failed')], default='running', max_length=10, verbose_name='status')),
-                ('requested_by_name', models.CharField(blank=True, max_length=150, verbose_name='requested by')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='started')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('phase', models.CharField(blank=True, max_length=100, verbose_name='phase')),
-                ('progress_done', models.PositiveIntegerField(default=0)),
-                ('progress_total', models.PositiveIntegerField(default=0)),
-                ('caller_arn', models.CharField(blank=True, max_length=2048, verbose_name='caller identity')),
-                ('endpoint', models.CharField(blank=True, max_length=500, verbose_name='AWS endpoint')),
-                ('api_calls', models.JSONField(blank=True, default=dict, verbose_name='API calls')),
-                ('retries', models.PositiveIntegerField(default=0, verbose_name='retried attempts')),
-                ('counts', models.JSONField(blank=True, default=dict, verbose_name='counts')),
-                ('errors', models.JSONField(blank=True, default=list, verbose_name='errors')),
-                ('warnings', models.JSONField(blank=True, default=list, verbose_name='warnings')),
-                ('sources', models.JSONField(blank=True, default=list, verbose_name='imported files')),
-                ('root_user', models.JSONField(blank=True, default=dict, verbose_name='root user')),
-                ('raw_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 of the raw answers')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("live", "Live"), ("import", "Import")],
+                        max_length=10,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("complete", "Complete"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "requested_by_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="requested by"),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="started"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("phase", models.CharField(blank=True, max_length=100, verbose_name="phase")),
+                ("progress_done", models.PositiveIntegerField(default=0)),
+                ("progress_total", models.PositiveIntegerField(default=0)),
+                (
+                    "caller_arn",
+                    models.CharField(blank=True, max_length=2048, verbose_name="caller identity"),
+                ),
+                (
+                    "endpoint",
+                    models.CharField(blank=True, max_length=500, verbose_name="AWS endpoint"),
+                ),
+                ("api_calls", models.JSONField(blank=True, default=dict, verbose_name="API calls")),
+                (
+                    "retries",
+                    models.PositiveIntegerField(default=0, verbose_name="retried attempts"),
+                ),
+                ("counts", models.JSONField(blank=True, default=dict, verbose_name="counts")),
+                ("errors", models.JSONField(blank=True, default=list, verbose_name="errors")),
+                ("warnings", models.JSONField(blank=True, default=list, verbose_name="warnings")),
+                (
+                    "sources",
+                    models.JSONField(blank=True, default=list, verbose_name="imported files"),
+                ),
+                ("root_user", models.JSONField(blank=True, default=dict, verbose_name="root user")),
+                (
+                    "raw_sha256",
+                    models.CharField(
+                        blank=True, max_length=64, verbose_name="SHA-256 of the raw answers"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'collection run',
-                'verbose_name_plural': 'collection runs',
-                'ordering': ['-started_at', '-pk'],
-                'permissions': [('start_collection', 'Can start a collection')],
+                "verbose_name": "collection run",
+                "verbose_name_plural": "collection runs",
+                "ordering": ["-started_at", "-pk"],
+                "permissions": [("start_collection", "Can start a collection")],
             },
         ),
         migrations.CreateModel(
-            name='AwsAccount',
+            name="AwsAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_id', models.CharField(max_length=12, unique=True, validators=[django.core.validators.RegexValidator('^\\d{12}$', 'An AWS account id is 12 digits.')], verbose_name='account id')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('mode', models.CharField(choices=[('live', 'Live collection'), ('import', 'Import only')], default='live', max_length=10, verbose_name='mode')),
-                ('role_arn', models.CharField(blank=True, help_text="Empty: Attest's own credentials are used and must belong to this account.", max_length=2048, validators=[django.core.validators.RegexValidator('^arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]+$', 'Expected a role ARN such as arn:aws:iam::123456789012:role/AttestReadOnly.')], verbose_name='role to assume')),
-                ('external_id', models.CharField(blank=True, max_length=1224, verbose_name='external id')),
-                ('active', models.BooleanField(default=True, help_text='Inactive accounts are not collected.', verbose_name='active')),
-                ('organization_state', models.CharField(blank=True, max_length=32, verbose_name='state in AWS Organizations')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_aws_accounts', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "account_id",
+                    models.CharField(
+                        max_length=12,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\d{12}$", "An AWS account id is 12 digits."
+                            )
+                        ],
+                        verbose_name="account id",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("live", "Live collection"), ("import", "Import only")],
+                        default="live",
+                        max_length=10,
+                        verbose_name="mode",
+                    ),
+                ),
+                (
+                    "role_arn",
+                    models.CharField(
+                        blank=True,
+                        help_text="Empty: Attest's own credentials are used and must belong to this account.",
+                        max_length=2048,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]+$",
+                                "Expected a role ARN such as arn:aws:iam::123456789012:role/AttestReadOnly.",
+                            )
+                        ],
+                        verbose_name="role to assume",
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=1224, verbose_name="external id"),
+                ),
+                (
+                    "active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Inactive accounts are not collected.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "organization_state",
+                    models.CharField(
+                        blank=True, max_length=32, verbose_name="state in AWS Organizations"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_aws_accounts",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'AWS account',
-                'verbose_name_plural': 'AWS accounts',
-                'ordering': ['name', 'account_id'],
+                "verbose_name": "AWS account",
+                "verbose_name_plural": "AWS accounts",
+                "ordering": ["name", "account_id"],
             },
         ),
         migrations.CreateModel(
-            name='RunArchive',
+            name="RunArchive",
             fields=[
-                ('run', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='archive', serialize=False, to='inventory.collectionrun')),
-                ('content', models.BinaryField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.PositiveBigIntegerField(help_text='Uncompressed size in bytes.')),
+                (
+                    "run",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        primary_key=True,
+                        related_name="archive",
+                        serialize=False,
+                        to="inventory.collectionrun",
+                    ),
+                ),
+                ("content", models.BinaryField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.PositiveBigIntegerField(help_text="Uncompressed size in bytes.")),
             ],
             options={
-                'verbose_name': 'run archive',
-                'ordering': ['run'],
+                "verbose_name": "run archive",
+                "ordering": ["run"],
             },
         ),
         migrations.AddField(
-            model_name='collectionrun',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='inventory.awsaccount', verbose_name='account'),
+            model_name="collectionrun",
+            name="account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs",
+                to="inventory.awsaccount",
+                verbose_name="account",
+            ),
         ),
         migrations.AddField(
-            model_name='collectionrun',
-            name='requested_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="collectionrun",
+            name="requested_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='awsaccount',
-            name='current_run',
-            field=models.ForeignKey(blank=True, help_text='The latest complete collection, the one readers see.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='current run'),
+            model_name="awsaccount",
+            name="current_run",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The latest complete collection, the one readers see.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="inventory.collectionrun",
+                verbose_name="current run",
+            ),
         ),
         migrations.CreateModel(
-            name='ManagedPolicy',
+            name="ManagedPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('arn', models.CharField(max_length=2048, verbose_name='ARN')),
-                ('name', models.CharField(max_length=128, verbose_name='name')),
-                ('path', models.CharField(default='/', max_length=512, verbose_name='path')),
-                ('policy_id', models.CharField(blank=True, max_length=128, verbose_name='policy id')),
-                ('aws_managed', models.BooleanField(default=False, verbose_name='AWS managed')),
-                ('default_version_id', models.CharField(blank=True, max_length=20, verbose_name='default version')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('attachment_count', models.PositiveIntegerField(default=0, verbose_name='attachments')),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(blank=True, null=True, verbose_name='updated')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='inventory.awsaccount', verbose_name='account')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("arn", models.CharField(max_length=2048, verbose_name="ARN")),
+                ("name", models.CharField(max_length=128, verbose_name="name")),
+                ("path", models.CharField(default="/", max_length=512, verbose_name="path")),
+                (
+                    "policy_id",
+                    models.CharField(blank=True, max_length=128, verbose_name="policy id"),
+                ),
+                ("aws_managed", models.BooleanField(default=False, verbose_name="AWS managed")),
+                (
+                    "default_version_id",
+                    models.CharField(blank=True, max_length=20, verbose_name="default version"),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                (
+                    "attachment_count",
+                    models.PositiveIntegerField(default=0, verbose_name="attachments"),
+                ),
+                ("created_at", models.DateTimeField(blank=True, null=True, verbose_name="created")),
+                ("updated_at", models.DateTimeField(blank=True, null=True, verbose_name="updated")),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="policies",
+                        to="inventory.awsaccount",
+                        verbose_name="account",
+                    ),
+                ),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'managed policy',
-                'verbose_name_plural': 'managed policies',
-                'ordering': ['name', 'pk'],
+                "verbose_name": "managed policy",
+                "verbose_name_plural": "managed policies",
+                "ordering": ["name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PolicyVersion',
+            name="PolicyVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version_id', models.CharField(max_length=20, verbose_name='version')),
-                ('is_default', models.BooleanField(default=False, verbose_name='default')),
-                ('document', models.JSONField(verbose_name='document')),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='created')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='inventory.managedpolicy', verbose_name='policy')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version_id", models.CharField(max_length=20, verbose_name="version")),
+                ("is_default", models.BooleanField(default=False, verbose_name="default")),
+                ("document", models.JSONField(verbose_name="document")),
+                ("created_at", models.DateTimeField(blank=True, null=True, verbose_name="created")),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="inventory.managedpolicy",
+                        verbose_name="policy",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'policy version',
-                'verbose_name_plural': 'policy versions',
-                'ordering': ['policy', '-is_default', 'version_id'],
+                "verbose_name": "policy version",
+                "verbose_name_plural": "policy versions",
+                "ordering": ["policy", "-is_default", "version_id"],
             },
         ),
         migrations.CreateModel(
-            name='Principal',
+            name="Principal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('user', 'User'), ('group', 'Group'), ('role', 'Role')], max_length=10, verbose_name='type')),
-                ('arn', models.CharField(max_length=2048, verbose_name='ARN')),
-                ('name', models.CharField(max_length=128, verbose_name='name')),
-                ('path', models.CharField(default='/', max_length=512, verbose_name='path')),
-                ('aws_id', models.CharField(blank=True, max_length=128, verbose_name='unique id')),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='created')),
-                ('tags', models.JSONField(blank=True, default=dict, verbose_name='tags')),
-                ('trust_policy', models.JSONField(blank=True, null=True, verbose_name='trust policy')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
-                ('last_used_region', models.CharField(blank=True, max_length=32, verbose_name='last used region')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='principals', to='inventory.awsaccount', verbose_name='account')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("user", "User"), ("group", "Group"), ("role", "Role")],
+                        max_length=10,
+                        verbose_name="type",
+                    ),
+                ),
+                ("arn", models.CharField(max_length=2048, verbose_name="ARN")),
+                ("name", models.CharField(max_length=128, verbose_name="name")),
+                ("path", models.CharField(default="/", max_length=512, verbose_name="path")),
+                ("aws_id", models.CharField(blank=True, max_length=128, verbose_name="unique id")),
+                ("created_at", models.DateTimeField(blank=True, null=True, verbose_name="created")),
+                ("tags", models.JSONField(blank=True, default=dict, verbose_name="tags")),
+                (
+                    "trust_policy",
+                    models.JSONField(blank=True, null=True, verbose_name="trust policy"),
+                ),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used"),
+                ),
+                (
+                    "last_used_region",
+                    models.CharField(blank=True, max_length=32, verbose_name="last used region"),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="principals",
+                        to="inventory.awsaccount",
+                        verbose_name="account",
+                    ),
+                ),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'principal',
-                'verbose_name_plural': 'principals',
-                'ordering': ['name', 'pk'],
+                "verbose_name": "principal",
+                "verbose_name_plural": "principals",
+                "ordering": ["name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='ActionUsage',
+            name="ActionUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('service_namespace', models.CharField(max_length=64, verbose_name='service')),
-                ('action', models.CharField(max_length=128, verbose_name='action')),
-                ('last_accessed_at', models.DateTimeField(blank=True, null=True, verbose_name='last accessed')),
-                ('last_accessed_entity', models.CharField(blank=True, max_length=2048, verbose_name='accessed by')),
-                ('last_accessed_region', models.CharField(blank=True, max_length=32, verbose_name='region')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
-                ('principal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='action_usage', to='inventory.principal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("service_namespace", models.CharField(max_length=64, verbose_name="service")),
+                ("action", models.CharField(max_length=128, verbose_name="action")),
+                (
+                    "last_accessed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last accessed"),
+                ),
+                (
+                    "last_accessed_entity",
+                    models.CharField(blank=True, max_length=2048, verbose_name="accessed by"),
+                ),
+                (
+                    "last_accessed_region",
+                    models.CharField(blank=True, max_length=32, verbose_name="region"),
+                ),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
+                (
+                    "principal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="action_usage",
+                        to="inventory.principal",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'action usage',
-                'verbose_name_plural': 'action usage',
-                'ordering': ['service_namespace', 'action', 'pk'],
+                "verbose_name": "action usage",
+                "verbose_name_plural": "action usage",
+                "ordering": ["service_namespace", "action", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Right',
+            name="Right",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('managed_policy', 'Attached managed policy'), ('inline_policy', 'Inline policy'), ('group_membership', 'Group membership'), ('permissions_boundary', 'Permissions boundary'), ('access_key', 'Access key'), ('console_password', 'Console password')], max_length=24, verbose_name='kind')),
-                ('key', models.CharField(max_length=2048, verbose_name='key')),
-                ('document', models.JSONField(blank=True, null=True, verbose_name='inline document')),
-                ('status', models.CharField(blank=True, max_length=16, verbose_name='status')),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='created')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
-                ('last_used_service', models.CharField(blank=True, max_length=64, verbose_name='last used service')),
-                ('last_used_region', models.CharField(blank=True, max_length=32, verbose_name='last used region')),
-                ('mfa_active', models.BooleanField(blank=True, null=True, verbose_name='MFA')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='member_rights', to='inventory.principal', verbose_name='group')),
-                ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='rights', to='inventory.managedpolicy', verbose_name='managed policy')),
-                ('principal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rights', to='inventory.principal', verbose_name='principal')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("managed_policy", "Attached managed policy"),
+                            ("inline_policy", "Inline policy"),
+                            ("group_membership", "Group membership"),
+                            ("permissions_boundary", "Permissions boundary"),
+                            ("access_key", "Access key"),
+                            ("console_password", "Console password"),
+                        ],
+                        max_length=24,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("key", models.CharField(max_length=2048, verbose_name="key")),
+                (
+                    "document",
+                    models.JSONField(blank=True, null=True, verbose_name="inline document"),
+                ),
+                ("status", models.CharField(blank=True, max_length=16, verbose_name="status")),
+                ("created_at", models.DateTimeField(blank=True, null=True, verbose_name="created")),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used"),
+                ),
+                (
+                    "last_used_service",
+                    models.CharField(blank=True, max_length=64, verbose_name="last used service"),
+                ),
+                (
+                    "last_used_region",
+                    models.CharField(blank=True, max_length=32, verbose_name="last used region"),
+                ),
+                ("mfa_active", models.BooleanField(blank=True, null=True, verbose_name="MFA")),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="member_rights",
+                        to="inventory.principal",
+                        verbose_name="group",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rights",
+                        to="inventory.managedpolicy",
+                        verbose_name="managed policy",
+                    ),
+                ),
+                (
+                    "principal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rights",
+                        to="inventory.principal",
+                        verbose_name="principal",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'right',
-                'verbose_name_plural': 'rights',
-                'ordering': ['kind', 'key', 'pk'],
+                "verbose_name": "right",
+                "verbose_name_plural": "rights",
+                "ordering": ["kind", "key", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='ServiceUsage',
+            name="ServiceUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('service_namespace', models.CharField(max_length=64, verbose_name='service')),
-                ('service_name', models.CharField(blank=True, max_length=200, verbose_name='service name')),
-                ('last_authenticated_at', models.DateTimeField(blank=True, null=True, verbose_name='last accessed')),
-                ('last_authenticated_entity', models.CharField(blank=True, max_length=2048, verbose_name='accessed by')),
-                ('last_authenticated_region', models.CharField(blank=True, max_length=32, verbose_name='region')),
-                ('total_authenticated_entities', models.PositiveIntegerField(default=0)),
-                ('actions_tracked', models.BooleanField(default=False, verbose_name='actions tracked')),
-                ('first_seen_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='first seen')),
-                ('principal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='service_usage', to='inventory.principal')),
-                ('removed_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.collectionrun', verbose_name='removed in')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("service_namespace", models.CharField(max_length=64, verbose_name="service")),
+                (
+                    "service_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="service name"),
+                ),
+                (
+                    "last_authenticated_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last accessed"),
+                ),
+                (
+                    "last_authenticated_entity",
+                    models.CharField(blank=True, max_length=2048, verbose_name="accessed by"),
+                ),
+                (
+                    "last_authenticated_region",
+                    models.CharField(blank=True, max_length=32, verbose_name="region"),
+                ),
+                ("total_authenticated_entities", models.PositiveIntegerField(default=0)),
+                (
+                    "actions_tracked",
+                    models.BooleanField(default=False, verbose_name="actions tracked"),
+                ),
+                (
+                    "first_seen_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="first seen",
+                    ),
+                ),
+                (
+                    "principal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="service_usage",
+                        to="inventory.principal",
+                    ),
+                ),
+                (
+                    "removed_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.collectionrun",
+                        verbose_name="removed in",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'service usage',
-                'verbose_name_plural': 'service usage',
-                'ordering': ['service_namespace', 'pk'],
+                "verbose_name": "service usage",
+                "verbose_name_plural": "service usage",
+                "ordering": ["service_namespace", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='collectionrun',
-            index=models.Index(fields=['account', '-started_at'], name='inventory_run_account_latest'),
+            model_name="collectionrun",
+            index=models.Index(
+                fields=["account", "-started_at"], name="inventory_run_account_latest"
+            ),
         ),
         migrations.AddIndex(
-            model_name='collectionrun',
-            index=models.Index(condition=models.Q(('status', 'running')), fields=['heartbeat_at'], name='inventory_run_running'),
+            model_name="collectionrun",
+            index=models.Index(
+                condition=models.Q(("status", "running")),
+                fields=["heartbeat_at"],
+                name="inventory_run_running",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='collectionrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('account',), name='inventory_collectionrun_one_running_per_account', violation_error_message='A collection of this account is already running.'),
+            model_name="collectionrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "running")),
+                fields=("account",),
+                name="inventory_collectionrun_one_running_per_account",
+                violation_error_message="A collection of this account is already running.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='managedpolicy',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('account', 'arn'), name='inventory_managedpolicy_one_current_per_arn'),
+            model_name="managedpolicy",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("account", "arn"),
+                name="inventory_managedpolicy_one_current_per_arn",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('policy', 'version_id'), name='inventory_policyversion_one_current_per_version'),
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("policy", "version_id"),
+                name="inventory_policyversion_one_current_per_version",
+            ),
         ),
         migrations.AddIndex(
-            model_name='principal',
-            index=models.Index(condition=models.Q(('removed_run__isnull', True)), fields=['account', 'kind', 'name'], name='inventory_principal_current'),
+            model_name="principal",
+            index=models.Index(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=["account", "kind", "name"],
+                name="inventory_principal_current",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='principal',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('account', 'arn'), name='inventory_principal_one_current_per_arn'),
+            model_name="principal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("account", "arn"),
+                name="inventory_principal_one_current_per_arn",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='actionusage',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('principal', 'service_namespace', 'action'), name='inventory_actionusage_one_current_per_action'),
+            model_name="actionusage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("principal", "service_namespace", "action"),
+                name="inventory_actionusage_one_current_per_action",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='right',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('principal', 'kind', 'key'), name='inventory_right_one_current_per_key'),
+            model_name="right",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("principal", "kind", "key"),
+                name="inventory_right_one_current_per_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='serviceusage',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_run__isnull', True)), fields=('principal', 'service_namespace'), name='inventory_serviceusage_one_current_per_service'),
+            model_name="serviceusage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_run__isnull", True)),
+                fields=("principal", "service_namespace"),
+                name="inventory_serviceusage_one_current_per_service",
+            ),
         ),
     ]

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.accounts import save_account
 from inventory.models import AwsAccount
 
 
@@ -43,5 +44,5 @@ class Command(BaseCommand):
                 for field, messages in exc.message_dict.items()
             )
             raise CommandError(problems) from None
-        account.save()
+        save_account(account, actor_name="command line")
         self.stdout.write(f"{'Added' if created else 'Updated'} {account}")

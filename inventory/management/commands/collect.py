@@ -69,4 +69,3 @@ class Command(BaseCommand):
             if accounts[account_id].mode != AwsAccount.Mode.LIVE:
                 raise CommandError(f"--account: {account_id} is import-only (use import_aws)")
         return [accounts[account_id] for account_id in dict.fromkeys(ids)]
-

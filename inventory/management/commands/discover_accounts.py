@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.accounts import save_account
 from inventory.aws import AwsError, AwsSession
 from inventory.models import AwsAccount
 
@@ -28,18 +29,17 @@ class Command(BaseCommand):
         added = 0
         for entry in sorted(found, key=lambda a: a["Id"]):
             state = entry.get("State", "")
-            account, created = AwsAccount.objects.update_or_create(
-                account_id=entry["Id"],
-                defaults={
-                    "name": entry.get("Name") or entry["Id"],
-                    "mode": AwsAccount.Mode.LIVE,
-                    "role_arn": f"arn:{partition}:iam::{entry['Id']}:role/{options['role_name']}",
-                    "external_id": options["external_id"],
-                    "organization_state": state,
-                    # Suspended and closing accounts cannot be read and are not reviewed.
-                    "active": state == "ACTIVE",
-                },
+            account = AwsAccount.objects.filter(account_id=entry["Id"]).first() or AwsAccount(
+                account_id=entry["Id"]
             )
+            account.name = entry.get("Name") or entry["Id"]
+            account.mode = AwsAccount.Mode.LIVE
+            account.role_arn = f"arn:{partition}:iam::{entry['Id']}:role/{options['role_name']}"
+            account.external_id = options["external_id"]
+            account.organization_state = state
+            # Suspended and closing accounts cannot be read and are not reviewed.
+            account.active = state == "ACTIVE"
+            created = save_account(account, actor_name="discover_accounts")
             added += created
             note = "" if account.active else f" (not collected: {state.lower()})"
             self.stdout.write(f"{'Added' if created else 'Updated'} {account}{note}")

@@ -11,7 +11,7 @@ from inventory.parse import ParseError
 class Command(BaseCommand):
     help = (
         "Import an account from AWS CLI output: get-account-authorization-details (required), "
-        "the credential report, and Access Advisor details (each with a top-level \"Arn\"). "
+        'the credential report, and Access Advisor details (each with a top-level "Arn"). '
         "Nothing is saved unless every file is good."
     )
 
