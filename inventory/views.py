@@ -158,7 +158,9 @@ def principal_detail(request, principal_uuid):
         ).select_related("account", "first_seen_run", "removed_run"),
         uuid=principal_uuid,
     )
-    current = Q(removed_run__isnull=True) if not principal.is_removed else Q()
+    # What the principal holds now or, once removed, held when AWS last showed it: the rows
+    # removed by the same run (None matches the current rows).
+    current = Q(removed_run=principal.removed_run_id)
     rights = list(
         principal.rights.filter(current)
         .select_related("policy", "group")

@@ -21,9 +21,9 @@ DEMO_USERS = {
 }
 
 
-def load_demo() -> str:
+def load_demo(*args) -> str:
     out = io.StringIO()
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", *args, stdout=out)
     return out.getvalue()
 
 
@@ -179,13 +179,20 @@ def test_with_demo_password_every_demo_user_signs_in_with_it(demo, db, settings,
         assert not user.check_password(random_password)
 
 
-def test_loading_the_demo_twice_gives_each_account_a_second_complete_run(
-    demo, db, settings, tmp_path
-):
+def test_loading_the_demo_again_keeps_what_is_loaded(demo, db, settings, tmp_path):
+    runs = CollectionRun.objects.count()
+    settings.VAR_DIR = tmp_path
+    output = load_demo()
+    assert "acme-production is already loaded" in output
+    assert CollectionRun.objects.count() == runs
+    assert "Sign in at http://127.0.0.1:8000" in output
+
+
+def test_reloading_the_demo_gives_each_account_a_second_complete_run(demo, db, settings, tmp_path):
     first_runs = dict(AwsAccount.objects.values_list("account_id", "current_run"))
     principals = current().count()
     settings.VAR_DIR = tmp_path
-    load_demo()
+    load_demo("--reload")
 
     assert dict(AwsAccount.objects.values_list("account_id", "current_run")).keys() == (
         first_runs.keys()

@@ -402,6 +402,22 @@ def test_a_removed_principal_page_says_so(client, manager, account):
     assert "AWS no longer shows this principal" in response.text
 
 
+def test_a_removed_principal_shows_what_it_held_when_last_seen(client, manager, account):
+    principal = _principal(account, "payments-prod-role-0")
+    earlier = factories.CollectionRunFactory(account=account)
+    gone = factories.CollectionRunFactory(account=account)
+    principal.rights.filter(kind="inline_policy").update(removed_run=earlier)
+    principal.rights.filter(kind="managed_policy").update(removed_run=gone)
+    principal.service_usage.update(removed_run=gone)
+    principal.removed_run = gone
+    principal.save()
+    client.force_login(manager)
+    text = client.get(principal.get_absolute_url()).text
+    assert "AdministratorAccess" in text
+    assert "read-s3" not in text
+    assert "Amazon S3" in text
+
+
 def test_principal_page_is_404_outside_reach(client, reviewer, outsider, other_account):
     principal = other_account.principals.first()
     client.force_login(reviewer)

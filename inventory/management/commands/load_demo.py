@@ -27,10 +27,25 @@ class Command(BaseCommand):
         "reviewer, manager, auditor and admin (password from DEMO_PASSWORD, else random)."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reload",
+            action="store_true",
+            help="Import the demo accounts again, with usage dated from now.",
+        )
+
     def handle(self, *args, **options):
         folder = settings.VAR_DIR / "demo"
         passwords = self._users()
+        loaded = set(
+            AwsAccount.objects.filter(current_run__isnull=False).values_list(
+                "account_id", flat=True
+            )
+        )
         for account in demo.generate(folder):
+            if account["account_id"] in loaded and not options["reload"]:
+                self.stdout.write(f"{account['name']} is already loaded (--reload loads it anew)")
+                continue
             run = import_files(account["account_id"], account["name"], read_files(account["files"]))
             AwsAccount.objects.filter(account_id=account["account_id"]).update(
                 owner=get_user_model().objects.get(username=OWNERS[account["name"]])
