@@ -112,3 +112,12 @@ def env_database(name: str, default: str) -> dict:
             f"{name}: Attest runs on PostgreSQL (or SQLite for the demo), not {scheme!r}"
         )
     return config
+
+
+def env_email(value: str) -> dict:
+    """Django's e-mail settings from EMAIL_URL (read by the settings, named here in errors)."""
+    try:
+        config = environ.Env.email_url_config(value)
+    except Exception as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL: not an e-mail URL ({exc})") from exc
+    return config

@@ -14,11 +14,19 @@ ADMINISTRATOR = "administrator"
 
 _VIEW_INVENTORY = ["inventory.view_awsaccount", "inventory.view_principal"]
 _VIEW_AUDIT = ["audit.view_auditevent"]
+_VIEW_CAMPAIGNS = ["reviews.view_campaign"]
+_MANAGE_CAMPAIGNS = ["reviews.manage_campaign"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     REVIEWER: [],
-    MANAGER: [*_VIEW_INVENTORY, *_VIEW_AUDIT, "inventory.start_collection"],
-    AUDITOR: [*_VIEW_INVENTORY, *_VIEW_AUDIT],
+    MANAGER: [
+        *_VIEW_INVENTORY,
+        *_VIEW_AUDIT,
+        *_VIEW_CAMPAIGNS,
+        *_MANAGE_CAMPAIGNS,
+        "inventory.start_collection",
+    ],
+    AUDITOR: [*_VIEW_INVENTORY, *_VIEW_AUDIT, *_VIEW_CAMPAIGNS],
     ADMINISTRATOR: [
         *_VIEW_INVENTORY,
         *_VIEW_AUDIT,
@@ -26,6 +34,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.add_awsaccount",
         "inventory.change_awsaccount",
         "inventory.view_collectionrun",
+        *_VIEW_CAMPAIGNS,
+        *_MANAGE_CAMPAIGNS,
+        "reviews.view_campaigndefinition",
+        "reviews.add_campaigndefinition",
+        "reviews.change_campaigndefinition",
     ],
 }
 

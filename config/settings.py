@@ -12,6 +12,7 @@ from config.env import (
     env_bool,
     env_choice,
     env_database,
+    env_email,
     env_float,
     env_int,
     env_list,
@@ -181,6 +182,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 4 * 60},
     },
 }
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "launch-due-campaigns": {
+            "task": "reviews.tasks.launch_due_campaigns",
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 30 * 60},
+        },
+        "send-reminders": {
+            "task": "reviews.tasks.send_reminders",
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 30 * 60},
+        },
+    }
+)
 if COLLECT_INTERVAL_HOURS:
     CELERY_BEAT_SCHEDULE["collect-all-accounts"] = {
         "task": "inventory.tasks.collect_all",
@@ -204,6 +219,17 @@ ACCESS_ADVISOR_POLL_SECONDS = env_float("ACCESS_ADVISOR_POLL_SECONDS", 2.0)
 ACCESS_ADVISOR_POLL_MAX_SECONDS = env_float("ACCESS_ADVISOR_POLL_MAX_SECONDS", 20.0)
 ACCESS_ADVISOR_TIMEOUT_SECONDS = env_float("ACCESS_ADVISOR_TIMEOUT_SECONDS", 900.0, minimum=1)
 CREDENTIAL_REPORT_TIMEOUT_SECONDS = env_float("CREDENTIAL_REPORT_TIMEOUT_SECONDS", 120.0, minimum=1)
+
+# E-mail for reminders and escalations, e.g. smtp+tls://user:password@smtp.example.com:587.
+# Without it, e-mails are written to the console.
+_email = env_str("EMAIL_URL")
+if _email:
+    globals().update(env_email(_email))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "attest@localhost")
+# The address people reach Attest at, for the links in e-mails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD")
 

@@ -8,8 +8,11 @@ from django.db import transaction
 
 from config import roles
 from inventory import demo
+from inventory.accounts import save_account
 from inventory.importers import import_files, read_files
 from inventory.models import AwsAccount
+from reviews.launch import launch_due
+from reviews.models import CampaignDefinition, StageRule
 
 DEMO_USERS = [
     ("reviewer", roles.REVIEWER),
@@ -23,8 +26,9 @@ OWNERS = {"acme-production": "reviewer", "acme-staging": "reviewer", "acme-sandb
 
 class Command(BaseCommand):
     help = (
-        "Load the generated demo organization through the import path, and create the users "
-        "reviewer, manager, auditor and admin (password from DEMO_PASSWORD, else random)."
+        "Load the generated demo organization through the import path, create the users "
+        "reviewer, manager, auditor and admin (password from DEMO_PASSWORD, else random), and "
+        "launch this quarter's access review."
     )
 
     def add_arguments(self, parser):
@@ -47,17 +51,40 @@ class Command(BaseCommand):
                 self.stdout.write(f"{account['name']} is already loaded (--reload loads it anew)")
                 continue
             run = import_files(account["account_id"], account["name"], read_files(account["files"]))
-            AwsAccount.objects.filter(account_id=account["account_id"]).update(
-                owner=get_user_model().objects.get(username=OWNERS[account["name"]])
-            )
+            owned = AwsAccount.objects.get(account_id=account["account_id"])
+            owned.owner = get_user_model().objects.get(username=OWNERS[account["name"]])
+            save_account(owned, actor_name="load_demo")
             counts = run.counts
             self.stdout.write(
                 f"Imported {account['name']} ({account['account_id']}): {counts['users']} users, "
                 f"{counts['groups']} groups, {counts['roles']} roles, {counts['rights']} rights"
             )
+        self._campaign()
         self.stdout.write("\nSign in at http://127.0.0.1:8000 as:")
         for username, password in passwords.items():
             self.stdout.write(f"  {username:<9} {password}")
+
+    def _campaign(self) -> None:
+        """The quarterly review of the demo: launched for this quarter, privileged rights kept
+        in the first stage passed on to the administrator as a second, security stage."""
+        users = get_user_model().objects.in_bulk(["manager", "admin"], field_name="username")
+        definition, created = CampaignDefinition.objects.get_or_create(
+            name="Quarterly access review",
+            defaults={
+                "owner": users["manager"],
+                "description": "Every right in every account, each quarter.",
+                "reminder_days": [7, 2],
+            },
+        )
+        if created:
+            StageRule.objects.create(definition=definition, number=2, reviewer=users["admin"])
+        campaign = launch_due(definition)
+        if campaign is None:
+            self.stdout.write(f"{definition} of this quarter is already launched")
+        else:
+            self.stdout.write(
+                f"Launched {campaign}: {campaign.item_count} items, due {campaign.due_date}"
+            )
 
     @transaction.atomic
     def _users(self) -> dict[str, str]:

@@ -1,0 +1,417 @@
+"""Deciding items, reassigning them, closing and signing off campaigns.
+
+Every change is a conditional UPDATE whose row count is checked (a stale form, a closed campaign
+or a second click loses cleanly), written with its Decision row and its audit event in one
+transaction. Refusals worth an auditor's attention (deciding one's own access) are recorded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from audit.models import canonical_json
+from audit.trail import record
+from inventory.models import Right
+from reviews.models import Campaign, Decision, ReviewItem, SignOff
+from reviews.reviewers import item_is_own_access
+
+MAX_REASON = 2000
+# Control characters other than tab and newlines have no place in a reason an auditor reads.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SYSTEM_NAME = "Attest (default outcome)"
+
+
+class Refused(Exception):
+    """A change that is not made, and why, in words the user reads."""
+
+    def __init__(self, message: str, *, code: str = "invalid", item: ReviewItem | None = None):
+        self.code = code
+        self.item = item
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a reviewer chose for one item."""
+
+    decision: str
+    reason: str = ""
+    keep: tuple[str, ...] = ()
+    keep_until: date | None = None
+
+
+def shown_sha256(item: ReviewItem) -> str:
+    """The digest of what the reviewer was shown: the frozen item."""
+    shown = {
+        "principal": item.principal_arn,
+        "right": [item.right_kind, item.right_key],
+        "recommendation": item.recommendation,
+        "facts": item.facts,
+    }
+    return hashlib.sha256(canonical_json(shown).encode()).hexdigest()
+
+
+def reason_required(item: ReviewItem, decision: str) -> bool:
+    rules = item.campaign.rules
+    if decision == ReviewItem.Decision.REVOKE:
+        return rules.get("reason_for_revoke", True)
+    if decision == ReviewItem.Decision.KEEP:
+        return (item.privileged and rules.get("reason_for_privileged_keep", True)) or (
+            item.facts.get("unused", False) and rules.get("reason_for_unused_keep", True)
+        )
+    return False
+
+
+def keep_choices(item: ReviewItem) -> list[str]:
+    """What a reduction of the item can keep: its services, and its tracked actions."""
+    choices = []
+    for service in item.facts.get("services", []):
+        choices.append(service["namespace"])
+        choices += [f"{service['namespace']}:{action}" for action in service.get("actions", {})]
+    return choices
+
+
+def clean_choice(item: ReviewItem, choice: Choice) -> Choice:
+    """The choice, checked against the item and the campaign's rules."""
+    if choice.decision not in (ReviewItem.Decision.KEEP, ReviewItem.Decision.REVOKE, "reduce"):
+        raise Refused(_("Choose keep, revoke or reduce."))
+    reason = _CONTROL.sub("", choice.reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise Refused(
+            _("The reason is %(length)d characters long; at most %(max)d are kept.")
+            % {"length": len(reason), "max": MAX_REASON}
+        )
+    if not reason and reason_required(item, choice.decision):
+        raise Refused(_("A reason is required for this decision."), code="reason_required")
+    keep: tuple[str, ...] = ()
+    if choice.decision == ReviewItem.Decision.REDUCE:
+        if item.right_kind not in (
+            Right.Kind.MANAGED_POLICY,
+            Right.Kind.INLINE_POLICY,
+            Right.Kind.GROUP_MEMBERSHIP,
+        ):
+            raise Refused(_("Only a policy or a group membership can be reduced."))
+        allowed = set(keep_choices(item))
+        keep = tuple(sorted(set(choice.keep)))
+        if not keep:
+            raise Refused(_("Choose what the reduced right keeps."), code="keep_required")
+        unknown = [entry for entry in keep if entry not in allowed]
+        if unknown:
+            raise Refused(
+                _("The right does not allow %(entries)s: a reduction keeps only what it allows.")
+                % {"entries": ", ".join(unknown)}
+            )
+    keep_until = choice.keep_until
+    if keep_until is not None:
+        if choice.decision != ReviewItem.Decision.KEEP:
+            raise Refused(_("Only a kept right can have an end date."))
+        if keep_until <= timezone.localdate():
+            raise Refused(_("The end date must be in the future."))
+    return Choice(choice.decision, reason, keep, keep_until)
+
+
+def _check_reviewer(item: ReviewItem, user) -> None:
+    if item.campaign.state != Campaign.State.ACTIVE:
+        raise Refused(_("The campaign is not open for decisions."), code="closed", item=item)
+    # Before the assignment check: an attempt at one's own access is refused as such, and so
+    # recorded, also when the item went to someone else (as it does at launch).
+    if item_is_own_access(user, item):
+        raise Refused(
+            _("Nobody decides on their own access: ask the campaign manager to reassign it."),
+            code="self_review",
+            item=item,
+        )
+    if item.reviewer_id != user.pk:
+        raise Refused(_("This item is assigned to someone else."), code="not_yours", item=item)
+
+
+def _refusal_recorded(exc: Refused, user, item: ReviewItem) -> None:
+    if exc.code == "self_review":
+        # In its own transaction: the refusal is kept although the decision is not made.
+        with transaction.atomic():
+            record(
+                "decision.refused",
+                item,
+                actor=user,
+                after={"reason": "self_review", "campaign": str(item.campaign.uuid)},
+            )
+
+
+def decide(
+    item: ReviewItem,
+    user,
+    choice: Choice,
+    *,
+    version: int | None = None,
+    seconds_to_decide: int | None = None,
+) -> ReviewItem:
+    """Record the user's decision on the item; refused if the item changed since `version`."""
+    try:
+        _check_reviewer(item, user)
+        choice = clean_choice(item, choice)
+    except Refused as exc:
+        _refusal_recorded(exc, user, item)
+        raise
+    with transaction.atomic():
+        _apply(item, user, choice, version=version, seconds=seconds_to_decide, bulk_size=1)
+    item.refresh_from_db()
+    return item
+
+
+def decide_many(items: list[ReviewItem], user, choice: Choice) -> int:
+    """One decision on many items, all or none; each item is checked as a single one is."""
+    checked = []
+    for item in items:
+        try:
+            _check_reviewer(item, user)
+            checked.append((item, clean_choice(item, choice)))
+        except Refused as exc:
+            _refusal_recorded(exc, user, item)
+            raise Refused(
+                _("%(item)s: %(message)s") % {"item": item, "message": exc},
+                code=exc.code,
+                item=item,
+            ) from exc
+    with transaction.atomic():
+        for item, cleaned in checked:
+            _apply(item, user, cleaned, version=item.version, seconds=None, bulk_size=len(items))
+    return len(checked)
+
+
+def _apply(item, user, choice: Choice, *, version, seconds, bulk_size) -> None:
+    now = timezone.now()
+    before = {"decision": item.decision, "stage": item.stage, "reviewer": _name(item.reviewer)}
+    updated = ReviewItem.objects.filter(
+        pk=item.pk,
+        version=item.version if version is None else version,
+        reviewer=user,
+        campaign__state=Campaign.State.ACTIVE,
+    ).update(
+        decision=choice.decision,
+        decided_at=now,
+        keep_until=choice.keep_until,
+        version=F("version") + 1,
+    )
+    if updated != 1:
+        item.refresh_from_db()
+        raise Refused(
+            _("Someone changed this item while you looked at it: here is its current state."),
+            code="stale",
+            item=item,
+        )
+    Decision.objects.create(
+        item=item,
+        decision=choice.decision,
+        reason=choice.reason,
+        keep=list(choice.keep),
+        keep_until=choice.keep_until,
+        decided_by=user,
+        decided_by_name=user.get_username(),
+        decided_at=now,
+        stage=item.stage,
+        seconds_to_decide=seconds,
+        bulk_size=bulk_size,
+        shown_sha256=shown_sha256(item),
+    )
+    after = {
+        "decision": choice.decision,
+        "reason": choice.reason,
+        "keep": list(choice.keep),
+        "keep_until": choice.keep_until,
+        "stage": item.stage,
+        "bulk_size": bulk_size,
+    }
+    next_stage = _next_stage(item, choice.decision)
+    if next_stage is not None:
+        reviewer = (
+            get_user_model().objects.filter(pk=next_stage["reviewer"], is_active=True).first()
+        )
+        if reviewer is not None and item_is_own_access(reviewer, item):
+            reviewer = None
+        ReviewItem.objects.filter(pk=item.pk).update(
+            stage=next_stage["number"],
+            reviewer=reviewer,
+            reviewer_source=(
+                ReviewItem.ReviewerSource.STAGE if reviewer else ReviewItem.ReviewerSource.NONE
+            ),
+            decision="",
+            decided_at=None,
+            version=F("version") + 1,
+        )
+        after["passed_to_stage"] = next_stage["number"]
+        after["next_reviewer"] = _name(reviewer)
+    record("decision.made", item, actor=user, before=before, after=after)
+
+
+def _next_stage(item: ReviewItem, decision: str) -> dict | None:
+    for stage in item.campaign.rules.get("stages", []):
+        if stage["number"] != item.stage + 1:
+            continue
+        if decision in stage["decisions"] and (item.privileged or not stage["privileged_only"]):
+            return stage
+    return None
+
+
+def _name(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
+    """Give items to another reviewer (a manager's reassignment, or a reviewer's delegation)."""
+    reason = _CONTROL.sub("", reason or "").strip()
+    if not reason:
+        raise Refused(_("Say why the items change reviewer."), code="reason_required")
+    if len(reason) > MAX_REASON:
+        raise Refused(_("The reason is too long."))
+    if not to_user.is_active:
+        raise Refused(_("%(user)s cannot sign in.") % {"user": to_user})
+    for item in items:
+        if item.campaign.state != Campaign.State.ACTIVE:
+            raise Refused(_("%(item)s: the campaign is not open.") % {"item": item}, item=item)
+        if item_is_own_access(to_user, item):
+            raise Refused(
+                _("%(item)s is %(user)s's own access: it cannot be theirs to review.")
+                % {"item": item, "user": to_user},
+                code="self_review",
+                item=item,
+            )
+    with transaction.atomic():
+        for item in items:
+            updated = ReviewItem.objects.filter(pk=item.pk, version=item.version).update(
+                reviewer=to_user,
+                reviewer_source=ReviewItem.ReviewerSource.ASSIGNED,
+                version=F("version") + 1,
+            )
+            if updated != 1:
+                raise Refused(
+                    _("%(item)s changed meanwhile; reload and try again.") % {"item": item},
+                    code="stale",
+                    item=item,
+                )
+            record(
+                "item.reassigned",
+                item,
+                actor=by,
+                before={"reviewer": _name(item.reviewer)},
+                after={"reviewer": to_user.get_username(), "reason": reason},
+            )
+    return len(items)
+
+
+def close(campaign: Campaign, by=None) -> dict:
+    """Close the campaign, giving its unanswered items the default outcome as decisions of
+    Attest's own; returns how many items got which outcome."""
+    outcome = campaign.rules.get("default_outcome", "recommendation")
+    now = timezone.now()
+    with transaction.atomic():
+        if not Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.ACTIVE).update(
+            state=Campaign.State.CLOSED, closed_at=now
+        ):
+            raise Refused(_("The campaign is not open."), code="closed")
+        applied: dict[str, int] = {}
+        # Locked, and read again once a decision being written commits: a reviewer's decision
+        # that lands while the campaign closes stands, rather than being overwritten here.
+        pending = list(campaign.items.filter(decision="").select_for_update().order_by("pk"))
+        decisions = []
+        for item in pending:
+            decision = outcome
+            if outcome == "recommendation":
+                decision = item.recommendation if item.recommendation != "none" else "keep"
+            applied[decision] = applied.get(decision, 0) + 1
+            item.decision, item.decided_at = decision, now
+            item.version += 1
+            decisions.append(
+                Decision(
+                    item=item,
+                    decision=decision,
+                    reason=_("No decision by the due date: the campaign's default outcome."),
+                    keep=item.facts.get("keep", []) if decision == "reduce" else [],
+                    decided_by_name=SYSTEM_NAME,
+                    decided_at=now,
+                    stage=item.stage,
+                    bulk_size=len(pending),
+                    system=True,
+                    shown_sha256=shown_sha256(item),
+                )
+            )
+        ReviewItem.objects.bulk_update(
+            pending, ["decision", "decided_at", "version"], batch_size=1000
+        )
+        Decision.objects.bulk_create(decisions, batch_size=1000)
+        record(
+            "campaign.closed",
+            campaign,
+            actor=by,
+            actor_name="" if by else "system",
+            after={"default_outcome": outcome, "applied": applied},
+        )
+    campaign.refresh_from_db()
+    return applied
+
+
+def decisions_sha256(campaign: Campaign) -> str:
+    """One digest over every item's final decision: what a sign-off attests."""
+    digest = hashlib.sha256()
+    for row in campaign.items.order_by("pk").values_list(
+        "uuid", "principal_arn", "right_kind", "right_key", "decision", "keep_until"
+    ):
+        digest.update(canonical_json([str(v) if v is not None else None for v in row]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def sign_off(campaign: Campaign, user, password: str, statement: str) -> SignOff:
+    """The campaign manager attests the review, re-entering their password."""
+    if campaign.owner_id != user.pk:
+        raise Refused(_("Only the campaign's manager signs it off."), code="not_yours")
+    if not user.check_password(password or ""):
+        raise Refused(_("The password is not right."), code="password")
+    statement = _CONTROL.sub("", statement or "").strip()
+    if not statement:
+        raise Refused(_("Write the attestation statement."), code="statement_required")
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.state == Campaign.State.DRAFT:
+            raise Refused(_("The campaign is not launched yet."), code="closed")
+        if locked.state not in (Campaign.State.ACTIVE, Campaign.State.CLOSED):
+            raise Refused(_("The campaign is already signed off."), code="closed")
+        open_items = locked.items.filter(decision="").count()
+        if open_items:
+            raise Refused(
+                ngettext(
+                    "%(count)d item is not decided yet.",
+                    "%(count)d items are not decided yet.",
+                    open_items,
+                )
+                % {"count": open_items},
+                code="open_items",
+            )
+        signoff = SignOff.objects.create(
+            campaign=locked,
+            signed_by=user,
+            signed_by_name=user.get_username(),
+            statement=statement,
+            decisions_sha256=decisions_sha256(locked),
+        )
+        locked.state = Campaign.State.SIGNED_OFF
+        if locked.closed_at is None:
+            locked.closed_at = signoff.signed_at
+        locked.save(update_fields=["state", "closed_at"])
+        record(
+            "campaign.signed_off",
+            locked,
+            actor=user,
+            after={"statement": statement, "decisions_sha256": signoff.decisions_sha256},
+        )
+    campaign.refresh_from_db()
+    return signoff

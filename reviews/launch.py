@@ -1,0 +1,458 @@
+"""Creating and launching campaigns: the population frozen into review items.
+
+Launch refuses, naming the account, when an account in scope has no complete collection newer
+than the campaign allows. Otherwise it makes one item per current principal and right in scope,
+each with what its reviewer will be shown (the rows of the inventory it points at never change;
+what could change is copied onto the item), its recommendation and its reviewer, and makes the
+campaign active, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.trail import record
+from inventory import policies
+from inventory.models import (
+    ActionUsage,
+    AwsAccount,
+    PolicyVersion,
+    Principal,
+    Right,
+    ServiceUsage,
+)
+from reviews import recommend
+from reviews.models import Campaign, CampaignDefinition, ReviewItem, period_start
+from reviews.reviewers import Directory, resolve
+
+DEFAULT_RULES = {
+    "unused_days": 90,
+    "owner_tag": "owner",
+    "reason_for_privileged_keep": True,
+    "reason_for_unused_keep": True,
+    "reason_for_revoke": True,
+    "default_outcome": "recommendation",
+    "reminder_days": [7, 1],
+    "max_data_age_days": 7,
+    "kinds": [kind for kind, _ in Principal.Kind.choices],
+    "privileged_only": False,
+    "tag_filters": {},
+    "stages": [],
+    "assignments": [],
+}
+HOLDERS_SHOWN = 20
+
+
+class LaunchRefused(Exception):
+    """A campaign that cannot be launched, and why."""
+
+
+def new_campaign(
+    *,
+    name: str,
+    owner,
+    due_date: date,
+    accounts=None,
+    definition: CampaignDefinition | None = None,
+    period: date | None = None,
+    by=None,
+) -> Campaign:
+    """A draft campaign: its scope and rules are set, its population not yet frozen."""
+    if due_date <= timezone.localdate():
+        raise LaunchRefused(
+            _("the due date %(due)s is not in the future") % {"due": due_date.isoformat()}
+        )
+    rules = {**DEFAULT_RULES, **(definition.rules() if definition else {})}
+    if accounts is None:
+        accounts = list(definition.accounts.all()) if definition else []
+    accounts = accounts or list(AwsAccount.objects.filter(active=True))
+    if not accounts:
+        raise LaunchRefused(_("no account in scope: add an AWS account first"))
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name=name,
+            definition=definition,
+            period_start=period,
+            owner=owner,
+            due_date=due_date,
+            rules=rules,
+            fallback_reviewer=definition.fallback_reviewer if definition else None,
+        )
+        campaign.accounts.set(accounts)
+        record(
+            "campaign.created",
+            campaign,
+            actor=by,
+            after={
+                "name": name,
+                "owner": owner.get_username(),
+                "due": due_date,
+                "accounts": sorted(a.account_id for a in accounts),
+                "rules": rules,
+            },
+        )
+    return campaign
+
+
+def stale_accounts(campaign: Campaign, now: datetime | None = None) -> list[str]:
+    """Why each account in scope cannot be launched on, one sentence an account."""
+    now = now or timezone.now()
+    max_age = timedelta(days=campaign.rules["max_data_age_days"])
+    problems = []
+    for account in campaign.accounts.select_related("current_run").order_by("account_id"):
+        run = account.current_run
+        if run is None:
+            problems.append(
+                _("account %(account)s has no complete collection") % {"account": account}
+            )
+        elif now - run.finished_at > max_age:
+            problems.append(
+                _(
+                    "account %(account)s: its last complete collection is %(days)d days old "
+                    "(the campaign allows %(allowed)d)"
+                )
+                % {
+                    "account": account,
+                    "days": (now - run.finished_at).days,
+                    "allowed": max_age.days,
+                }
+            )
+    return problems
+
+
+@dataclass
+class Preview:
+    items: int
+    by_account: dict[str, int]
+    by_reviewer: dict[str, int]
+    problems: list[str]
+
+
+def preview(campaign: Campaign) -> Preview:
+    """What launching would freeze, without freezing it."""
+    problems = stale_accounts(campaign)
+    items = [] if problems else build_items(campaign)
+    return Preview(len(items), *_counts(items), problems)
+
+
+def _counts(items: list[ReviewItem]) -> tuple[dict, dict]:
+    by_account = Counter(f"{item.account_name} ({item.account_id})" for item in items)
+    by_reviewer = Counter(item.reviewer.get_username() if item.reviewer else "" for item in items)
+    return dict(sorted(by_account.items())), dict(sorted(by_reviewer.items()))
+
+
+def launch(campaign: Campaign, by=None) -> Campaign:
+    """Freeze the population of a draft campaign and open it for review."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.state != Campaign.State.DRAFT:
+            raise LaunchRefused(
+                _("campaign %(campaign)s is %(state)s")
+                % {"campaign": campaign, "state": campaign.get_state_display().lower()}
+            )
+        problems = stale_accounts(campaign)
+        if problems:
+            raise LaunchRefused("; ".join(problems))
+        items = build_items(campaign)
+        ReviewItem.objects.bulk_create(items, batch_size=1000)
+        campaign.state = Campaign.State.ACTIVE
+        campaign.launched_at = timezone.now()
+        campaign.item_count = len(items)
+        campaign.save(update_fields=["state", "launched_at", "item_count"])
+        # Every account's run, also one with no item in scope: the campaign was launched on it,
+        # and "nothing to review there" is a finding of that run.
+        campaign.runs.set([a.current_run_id for a in campaign.accounts.all()])
+        by_account, by_reviewer = _counts(items)
+        record(
+            "campaign.launched",
+            campaign,
+            actor=by,
+            after={"items": len(items), "by_account": by_account, "by_reviewer": by_reviewer},
+        )
+    return campaign
+
+
+def launch_due(definition: CampaignDefinition, today: date | None = None) -> Campaign | None:
+    """Launch the definition's campaign of the current period, unless it exists: safe however
+    many beat or worker processes call it at once (the database allows one per period)."""
+    today = today or timezone.localdate()
+    period = period_start(definition.cadence, today)
+    if Campaign.objects.filter(definition=definition, period_start=period).exists():
+        return None
+    try:
+        with transaction.atomic():
+            campaign = new_campaign(
+                name=f"{definition.name} {_period_label(definition.cadence, period)}",
+                owner=definition.owner,
+                due_date=today + timedelta(days=definition.review_days),
+                definition=definition,
+                period=period,
+            )
+            return launch(campaign)
+    except IntegrityError:
+        return None  # another process launched it first
+
+
+def _period_label(cadence: str, period: date) -> str:
+    if cadence == "quarterly":
+        return f"{period.year} Q{(period.month - 1) // 3 + 1}"
+    if cadence == "semiannual":
+        return f"{period.year} H{(period.month - 1) // 6 + 1}"
+    if cadence == "annual":
+        return str(period.year)
+    return f"{period:%Y-%m}"
+
+
+# The population ---------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def build_items(campaign: Campaign) -> list[ReviewItem]:
+    """The campaign's review items, unsaved, from each account's current collection."""
+    rules = campaign.rules
+    directory = Directory()
+    users = {user.pk: user for user in directory.users()}
+    assignments = [
+        (pattern, users[user_id]) for pattern, user_id in rules["assignments"] if user_id in users
+    ]
+    items = []
+    accounts = campaign.accounts.select_related("owner", "current_run").order_by("account_id")
+    for account in accounts:
+        items += _AccountPopulation(campaign, account, directory, assignments).items()
+    return items
+
+
+class _AccountPopulation:
+    """One account's items, from a handful of queries whatever its size."""
+
+    def __init__(self, campaign: Campaign, account: AwsAccount, directory, assignments):
+        self.campaign = campaign
+        self.account = account
+        self.rules = campaign.rules
+        self.directory = directory
+        self.assignments = assignments
+        self.now = timezone.now()
+        self.run = account.current_run
+        current = {"removed_run__isnull": True}
+        self.principals = list(
+            Principal.objects.filter(account=account, **current).order_by("name", "pk")
+        )
+        self.rights: dict[int, list[Right]] = defaultdict(list)
+        for right in (
+            Right.objects.filter(principal__account=account, **current)
+            .select_related("policy", "group")
+            .order_by("kind", "key", "pk")
+        ):
+            self.rights[right.principal_id].append(right)
+        self.versions = {
+            version.policy_id: version
+            for version in PolicyVersion.objects.filter(
+                policy__account=account, is_default=True, **current
+            )
+        }
+        self.usage: dict[int, dict[str, ServiceUsage]] = defaultdict(dict)
+        for usage in ServiceUsage.objects.filter(principal__account=account, **current):
+            self.usage[usage.principal_id][usage.service_namespace] = usage
+        self.actions: dict[int, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+        for action in ActionUsage.objects.filter(principal__account=account, **current):
+            self.actions[action.principal_id][action.service_namespace][action.action] = (
+                action.last_accessed_at
+            )
+        self.holders: dict[tuple, list[str]] = defaultdict(list)
+        names = {p.pk: p.name for p in self.principals}
+        for principal_id, rights in self.rights.items():
+            for right in rights:
+                if right.kind == Right.Kind.MANAGED_POLICY and right.policy_id:
+                    self.holders[("policy", right.policy_id)].append(names.get(principal_id, ""))
+                elif right.kind == Right.Kind.GROUP_MEMBERSHIP and right.group_id:
+                    self.holders[("group", right.group_id)].append(names.get(principal_id, ""))
+
+    def _in_scope(self, principal: Principal) -> bool:
+        if principal.kind not in self.rules["kinds"]:
+            return False
+        return all(principal.tags.get(k) == v for k, v in self.rules["tag_filters"].items())
+
+    def _documents(self, right: Right) -> tuple[list[dict], list[dict]]:
+        """The documents a right brings, and how the item refers to them."""
+        if right.kind in (Right.Kind.MANAGED_POLICY, Right.Kind.PERMISSIONS_BOUNDARY):
+            version = self.versions.get(right.policy_id)
+            if version is None:
+                return [], []
+            return [version.document], [
+                {"name": right.policy.name, "arn": right.policy.arn, "version": version.pk}
+            ]
+        if right.kind == Right.Kind.INLINE_POLICY:
+            return [right.document], []
+        if right.kind == Right.Kind.GROUP_MEMBERSHIP and right.group_id:
+            documents, refs = [], []
+            for granted in self.rights.get(right.group_id, []):
+                if granted.kind == Right.Kind.MANAGED_POLICY:
+                    found, ref = self._documents(granted)
+                    documents += found
+                    refs += ref
+                elif granted.kind == Right.Kind.INLINE_POLICY:
+                    documents.append(granted.document)
+                    refs.append({"name": granted.key, "inline_right": granted.pk})
+            return documents, refs
+        return [], []
+
+    def items(self) -> list[ReviewItem]:
+        items = []
+        rules = self.rules
+        for principal in self.principals:
+            if not self._in_scope(principal):
+                continue
+            reviewer, source = resolve(
+                principal,
+                account_owner=self.account.owner,
+                assignments=self.assignments,
+                fallback=self.campaign.fallback_reviewer,
+                owner_tag=rules["owner_tag"],
+                directory=self.directory,
+            )
+            usage = self.usage.get(principal.pk, {})
+            rights = self.rights.get(principal.pk, [])
+            documents = {right.pk: self._documents(right) for right in rights}
+            allowed = {
+                right.pk: policies.services(documents[right.pk][0], usage.keys())
+                for right in rights
+                if right.kind != Right.Kind.PERMISSIONS_BOUNDARY
+            }
+            granted_by = Counter(ns for services in allowed.values() for ns in services)
+            for right in rights:
+                item = self._item(principal, right, documents[right.pk], allowed, granted_by)
+                if item is None:
+                    continue
+                item.reviewer, item.reviewer_source = reviewer, source
+                items.append(item)
+        return items
+
+    def _item(self, principal, right, documents, allowed, granted_by) -> ReviewItem | None:
+        docs, refs = documents
+        privileges = policies.privileges(docs) if docs else []
+        if right.kind == Right.Kind.PERMISSIONS_BOUNDARY:
+            privileges = []  # a boundary grants nothing
+        if self.rules["privileged_only"] and not privileges:
+            return None
+        usage = self.usage.get(principal.pk, {})
+        actions = self.actions.get(principal.pk, {})
+        services = []
+        for namespace in sorted(allowed.get(right.pk, ())):
+            seen = usage.get(namespace)
+            services.append(
+                recommend.Service(
+                    namespace=namespace,
+                    name=seen.service_name if seen else namespace,
+                    last_used=seen.last_authenticated_at if seen else None,
+                    tracked=bool(seen and seen.actions_tracked),
+                    actions={
+                        action: last
+                        for action, last in actions.get(namespace, {}).items()
+                        if policies.allows(docs, f"{namespace}:{action}")
+                    },
+                )
+            )
+        credential = {
+            "status": right.status,
+            "created_at": right.created_at,
+            "last_used_at": right.last_used_at,
+            "last_used_service": right.last_used_service,
+            "last_used_region": right.last_used_region,
+            "mfa_active": right.mfa_active,
+        }
+        judgement = recommend.judge(
+            kind=right.kind,
+            services=services,
+            now=self.now,
+            window_days=self.rules["unused_days"],
+            principal_created=principal.created_at,
+            has_usage_data=bool(usage),
+            shared_services={ns for ns in allowed.get(right.pk, ()) if granted_by[ns] > 1},
+            credential=credential,
+        )
+        holders = []
+        if right.kind == Right.Kind.MANAGED_POLICY and right.policy_id:
+            holders = self.holders[("policy", right.policy_id)]
+        elif right.kind == Right.Kind.GROUP_MEMBERSHIP and right.group_id:
+            holders = self.holders[("group", right.group_id)]
+        others = sorted(name for name in holders if name != principal.name)
+        facts = {
+            "principal": {
+                "arn": principal.arn,
+                "path": principal.path,
+                "created_at": _iso(principal.created_at),
+                "last_used_at": _iso(principal.last_used_at),
+                "tags": principal.tags,
+            },
+            "right": {
+                "policy_arn": right.policy.arn if right.policy_id else None,
+                "aws_managed": right.policy.aws_managed if right.policy_id else None,
+                "group": right.group.name if right.group_id else None,
+                **{k: _iso(v) if isinstance(v, datetime) else v for k, v in credential.items()},
+            },
+            "documents": refs,
+            "services": [
+                {
+                    "namespace": s.namespace,
+                    "name": s.name,
+                    "last_used": _iso(s.last_used),
+                    "tracked": s.tracked,
+                    "actions": {a: _iso(last) for a, last in sorted(s.actions.items())},
+                }
+                for s in services
+            ],
+            "privileges": privileges,
+            "reason": judgement.reason,
+            "caveats": judgement.caveats,
+            "keep": judgement.keep,
+            "unused": judgement.unused,
+            "holders": {"count": len(others), "names": others[:HOLDERS_SHOWN]},
+            "run": {"uuid": str(self.run.uuid), "finished_at": _iso(self.run.finished_at)},
+        }
+        last_used = (
+            right.last_used_at
+            if right.kind
+            in (
+                Right.Kind.ACCESS_KEY,
+                Right.Kind.CONSOLE_PASSWORD,
+            )
+            else max((s.last_used for s in services if s.last_used), default=None)
+        )
+        return ReviewItem(
+            campaign=self.campaign,
+            run=self.run,
+            principal=principal,
+            right=right,
+            policy_version=self.versions.get(right.policy_id) if right.policy_id else None,
+            account_id=self.account.account_id,
+            account_name=self.account.name,
+            principal_kind=principal.kind,
+            principal_arn=principal.arn,
+            principal_name=principal.name,
+            right_kind=right.kind,
+            right_key=right.key,
+            right_label=_label(right),
+            last_used_at=last_used,
+            privileged=bool(privileges),
+            recommendation=judgement.recommendation,
+            facts=facts,
+        )
+
+
+def _label(right: Right) -> str:
+    if right.kind in (Right.Kind.MANAGED_POLICY, Right.Kind.PERMISSIONS_BOUNDARY):
+        return right.policy.name if right.policy_id else right.key.rsplit("/", 1)[-1]
+    if right.kind == Right.Kind.ACCESS_KEY:
+        return right.key[:10]  # the day the key was created
+    if right.kind == Right.Kind.CONSOLE_PASSWORD:
+        return ""
+    return right.key
