@@ -38,13 +38,13 @@ def test_every_page_asks_an_anonymous_visitor_to_sign_in(client, db, url):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_a_user_signs_in_and_lands_on_the_accounts(client, manager):
+def test_a_user_signs_in_and_lands_on_their_home_page(client, manager):
     response = client.post(
         reverse("login"),
         {"username": manager.username, "password": "correct horse battery staple"},
         follow=True,
     )
-    assert response.redirect_chain[-1][0] == reverse("inventory:accounts")
+    assert response.redirect_chain[-1][0] == reverse("home")
     assert "max.manager" in response.text
 
 
