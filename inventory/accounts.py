@@ -9,6 +9,7 @@ AUDITED_FIELDS = (
     "name",
     "mode",
     "role_arn",
+    "remediation_role_arn",
     "external_id",
     "owner",
     "active",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
@@ -25,6 +26,18 @@ from inventory.archive import Recorder
 
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+
+
+# Failures of the connection rather than answers to the request: worth trying again later.
+CONNECTION_ERRORS = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+        "ProxyConnectionError",
+    }
 )
 
 
@@ -41,6 +54,11 @@ class AwsError(Exception):
     @property
     def is_throttling(self) -> bool:
         return self.code in THROTTLING_CODES
+
+    @property
+    def is_transient(self) -> bool:
+        """Throttled, or AWS not reached: the same call may well succeed later."""
+        return self.is_throttling or self.code in CONNECTION_ERRORS
 
     def as_dict(self) -> dict:
         return {
@@ -111,6 +129,18 @@ def _error(operation: str, exc: Exception) -> AwsError:
     return AwsError(operation, type(exc).__name__, str(exc))
 
 
+# Reading a service's model and the endpoint rules from disk costs a third of a second per
+# client; every session of the process shares one loader, which caches what it read, so a
+# remediation or a collection pays for it once per worker rather than once per account.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _core_session() -> botocore.session.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return core
+
+
 @dataclass(frozen=True)
 class CallerIdentity:
     arn: str
@@ -130,7 +160,9 @@ class AwsSession:
     ):
         self.calls = calls or CallLog()
         self.recorder = recorder
-        base = boto3.session.Session(region_name=settings.AWS_DEFAULT_REGION)
+        base = boto3.session.Session(
+            botocore_session=_core_session(), region_name=settings.AWS_DEFAULT_REGION
+        )
         if role_arn:
             self.session = self._assumed(base, role_arn, external_id)
         else:
@@ -155,7 +187,7 @@ class AwsSession:
         credentials = RefreshableCredentials.create_from_metadata(
             metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
         )
-        core = botocore.session.get_session()
+        core = _core_session()
         core._credentials = credentials
         return boto3.session.Session(botocore_session=core, region_name=base.region_name)
 
@@ -169,6 +201,10 @@ class AwsSession:
                 self.session.client(service, config=client_config())
             )
         return self._clients[service]
+
+    def call(self, service: str, operation: str, **params) -> dict:
+        """One API call by its AWS operation name; the answer keeps its ResponseMetadata."""
+        return _call(self.client(service), operation, **params)
 
     def caller_identity(self) -> CallerIdentity:
         answer = _call(self.client("sts"), "GetCallerIdentity")
@@ -187,6 +223,11 @@ class AwsSession:
             token = answer.get("NextToken")
             if not token:
                 return accounts
+
+
+def request_id(answer: dict) -> str:
+    """The request id AWS gave an answer: what ties a change to AWS's own records."""
+    return answer.get("ResponseMetadata", {}).get("RequestId", "")
 
 
 def _call(client, operation: str, **params) -> dict:

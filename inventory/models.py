@@ -69,6 +69,16 @@ class AwsAccount(models.Model):
         help_text=_("Empty: Attest's own credentials are used and must belong to this account."),
     )
     external_id = models.CharField(_("external id"), max_length=1224, blank=True)
+    remediation_role_arn = models.CharField(
+        _("role to assume for remediation"),
+        max_length=2048,
+        blank=True,
+        validators=[ROLE_ARN_VALIDATOR],
+        help_text=_(
+            "The role that may detach, delete and restore rights, assumed with the same external "
+            "id. Empty: the role above is used, and must be allowed those changes."
+        ),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -108,14 +118,14 @@ class AwsAccount(models.Model):
         return reverse("inventory:account", args=[self.account_id])
 
     def clean(self):
-        # A role in another account would read that account's IAM and file it under this one.
-        if self.role_arn and f":iam::{self.account_id}:" not in self.role_arn:
-            raise ValidationError(
-                {
-                    "role_arn": _("The role must be in the account itself (%(id)s).")
-                    % {"id": self.account_id}
-                }
-            )
+        # A role in another account would read (or change) that account's IAM under this one.
+        errors = {
+            field: _("The role must be in the account itself (%(id)s).") % {"id": self.account_id}
+            for field in ("role_arn", "remediation_role_arn")
+            if getattr(self, field) and f":iam::{self.account_id}:" not in getattr(self, field)
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class CollectionRun(models.Model):

@@ -31,6 +31,7 @@ from inventory.models import (
     ServiceUsage,
 )
 from inventory.parse import Snapshot
+from inventory.signals import collection_completed
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +231,9 @@ def save_snapshot(run: CollectionRun, snapshot: Snapshot, recorder: Recorder | N
                 "raw_sha256": run.raw_sha256,
                 "files": [(f["file"], f["sha256"]) for f in run.sources],
             },
+        )
+        transaction.on_commit(
+            lambda: collection_completed.send(sender=CollectionRun, account=account, run=run)
         )
     return changes
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from moto import mock_aws
 
+from audit.models import AuditEvent
 from inventory import collect, tasks
 from inventory.collect import collect_run
 from inventory.models import (
@@ -803,6 +804,29 @@ def test_add_account_adds_then_updates_an_account(db, reviewer):
         None,
     )
     assert account.mode == AwsAccount.Mode.LIVE
+
+
+def test_an_account_can_have_a_role_of_its_own_for_remediation(db):
+    call_command(
+        "add_account",
+        "--account-id=210987654321",
+        "--name=billing",
+        "--role-arn=arn:aws:iam::210987654321:role/AttestReadOnly",
+        "--remediation-role-arn=arn:aws:iam::210987654321:role/AttestRemediation",
+        stdout=io.StringIO(),
+    )
+    account = AwsAccount.objects.get(account_id="210987654321")
+    assert account.remediation_role_arn == "arn:aws:iam::210987654321:role/AttestRemediation"
+    [event] = AuditEvent.objects.filter(action="account.added")
+    assert event.after["remediation_role_arn"] == account.remediation_role_arn
+
+    with pytest.raises(CommandError, match="remediation-role-arn: The role must be in the account"):
+        call_command(
+            "add_account",
+            "--account-id=210987654321",
+            "--name=billing",
+            "--remediation-role-arn=arn:aws:iam::999988887777:role/AttestRemediation",
+        )
 
 
 def test_add_account_names_each_invalid_field(db):

@@ -13,6 +13,11 @@ class Command(BaseCommand):
         parser.add_argument("--account-id", required=True, help="The 12-digit account id.")
         parser.add_argument("--name", required=True)
         parser.add_argument("--role-arn", default="", help="The read-only role Attest assumes.")
+        parser.add_argument(
+            "--remediation-role-arn",
+            default="",
+            help="The role Attest assumes to carry out revocations (default: --role-arn).",
+        )
         parser.add_argument("--external-id", default="", help="The ExternalId the role requires.")
         parser.add_argument("--owner", help="Username of the account's owner.")
         parser.add_argument(
@@ -33,6 +38,7 @@ class Command(BaseCommand):
         account = account or AwsAccount(account_id=options["account_id"])
         account.name = options["name"]
         account.role_arn = options["role_arn"]
+        account.remediation_role_arn = options["remediation_role_arn"]
         account.external_id = options["external_id"]
         account.owner = owner
         account.mode = AwsAccount.Mode.IMPORT if options["import_only"] else AwsAccount.Mode.LIVE
