@@ -170,6 +170,8 @@ AUDIT_SIGNING_KEY = (
 
 COLLECT_INTERVAL_HOURS = env_int("COLLECT_INTERVAL_HOURS", 24, minimum=0)
 COLLECTION_STALE_MINUTES = env_int("COLLECTION_STALE_MINUTES", 30, minimum=1)
+# A remediation task silent this long is taken over by another worker.
+REMEDIATION_LEASE_SECONDS = env_int("REMEDIATION_LEASE_SECONDS", 300, minimum=5)
 CELERY_BEAT_SCHEDULE = {
     "sign-audit-checkpoint": {
         "task": "audit.tasks.checkpoint",
@@ -193,6 +195,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "reviews.tasks.send_reminders",
             "schedule": timedelta(hours=1),
             "options": {"expires": 30 * 60},
+        },
+        "sweep-remediations": {
+            "task": "reviews.tasks.sweep_remediations",
+            "schedule": timedelta(minutes=5),
+            "options": {"expires": 4 * 60},
         },
     }
 )

@@ -52,6 +52,7 @@ class CampaignDefinitionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Remediation", {"fields": ["remediation_start", "remediation_dry_run", "key_grace_days"]}),
     ]
 
     def save_related(self, request, form, formsets, change):

@@ -22,7 +22,8 @@ from django.utils.translation import ngettext
 from audit.models import canonical_json
 from audit.trail import record
 from inventory.models import Right
-from reviews.models import Campaign, Decision, ReviewItem, SignOff
+from reviews import remediate
+from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
 from reviews.reviewers import item_is_own_access
 
 MAX_REASON = 2000
@@ -251,6 +252,14 @@ def _apply(item, user, choice: Choice, *, version, seconds, bulk_size) -> None:
         after["passed_to_stage"] = next_stage["number"]
         after["next_reviewer"] = _name(reviewer)
     record("decision.made", item, actor=user, before=before, after=after)
+    if item.campaign.rules.get("remediation_start") == RemediationStart.AFTER_DECISION:
+        try:
+            if next_stage is None:
+                remediate.plan_item(item, user)
+            else:
+                remediate.cancel_for_item(item, user)
+        except remediate.Refused as exc:
+            raise Refused(str(exc), code="remediating", item=item) from exc
 
 
 def _next_stage(item: ReviewItem, decision: str) -> dict | None:
@@ -355,6 +364,7 @@ def close(campaign: Campaign, by=None) -> dict:
             actor_name="" if by else "system",
             after={"default_outcome": outcome, "applied": applied},
         )
+        remediate.plan_campaign(campaign, by)
     campaign.refresh_from_db()
     return applied
 
@@ -395,6 +405,17 @@ def sign_off(campaign: Campaign, user, password: str, statement: str) -> SignOff
                 )
                 % {"count": open_items},
                 code="open_items",
+            )
+        unsettled = remediate.unsettled(locked).count()
+        if unsettled:
+            raise Refused(
+                ngettext(
+                    "%(count)d revocation is neither verified in AWS nor excepted.",
+                    "%(count)d revocations are neither verified in AWS nor excepted.",
+                    unsettled,
+                )
+                % {"count": unsettled},
+                code="unsettled",
             )
         signoff = SignOff.objects.create(
             campaign=locked,

@@ -49,6 +49,12 @@ class Outcome(models.TextChoices):
     RECOMMENDATION = "recommendation", _("Follow the recommendation")
 
 
+class RemediationStart(models.TextChoices):
+    AT_CLOSE = "at_close", _("When the campaign closes")
+    AFTER_DECISION = "after_decision", _("Right after each decision")
+    AFTER_APPROVAL = "after_approval", _("After the manager approves")
+
+
 def default_reminder_days() -> list[int]:
     """A week's notice, then the day before."""
     return [7, 1]
@@ -146,6 +152,23 @@ class CampaignDefinition(models.Model):
         choices=Outcome.choices,
         default=Outcome.RECOMMENDATION,
     )
+    # Remediation.
+    remediation_start = models.CharField(
+        _("remediation starts"),
+        max_length=16,
+        choices=RemediationStart.choices,
+        default=RemediationStart.AT_CLOSE,
+    )
+    remediation_dry_run = models.BooleanField(
+        _("dry run"),
+        default=False,
+        help_text=_("Record the AWS calls each revocation would make, without making them."),
+    )
+    key_grace_days = models.PositiveIntegerField(
+        _("days before a deactivated access key is deleted"),
+        default=14,
+        validators=[MaxValueValidator(365)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,6 +188,9 @@ class CampaignDefinition(models.Model):
             "reason_for_unused_keep": self.reason_for_unused_keep,
             "reason_for_revoke": self.reason_for_revoke,
             "default_outcome": self.default_outcome,
+            "remediation_start": self.remediation_start,
+            "remediation_dry_run": self.remediation_dry_run,
+            "key_grace_days": self.key_grace_days,
             "reminder_days": sorted(set(self.reminder_days), reverse=True),
             "max_data_age_days": self.max_data_age_days,
             "kinds": [
@@ -551,3 +577,106 @@ class SignOff(models.Model):
 
     def __str__(self):
         return f"{self.campaign} signed off by {self.signed_by_name}"
+
+
+class Remediation(models.Model):
+    """How a revoke or reduce decision is carried out in AWS, proved, and if need be undone.
+
+    Planned when the campaign's rules say; then one task at a time moves it along its states,
+    saving what it removes before removing it and every call it makes as it makes it.
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        RUNNING = "running", _("Running")
+        APPLIED = "applied", _("Applied")
+        VERIFIED = "verified", _("Verified")
+        FAILED = "failed", _("Failed")
+        MANUAL = "manual", _("Manual")
+        SIMULATED = "simulated", _("Dry run")
+        CANCELLED = "cancelled", _("Cancelled")
+        ROLLBACK_PLANNED = "rollback_planned", _("Rollback planned")
+        ROLLING_BACK = "rolling_back", _("Rolling back")
+        ROLLED_BACK = "rolled_back", _("Rolled back")
+
+    # States in which the right may still be there and nobody has answered for it.
+    OPEN_STATES = (State.PLANNED, State.RUNNING, State.FAILED, State.MANUAL, State.SIMULATED)
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(
+        ReviewItem, on_delete=models.PROTECT, related_name="remediations", verbose_name=_("item")
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="remediations", verbose_name=_("campaign")
+    )
+    account = models.ForeignKey(AwsAccount, on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(_("action"), max_length=8)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PLANNED
+    )
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    # What the remediation aims at: for a reduction, the replacement policy document and the
+    # name of the customer managed policy that carries it where one is made.
+    replacement = models.JSONField(_("replacement policy"), null=True, blank=True)
+    replacement_name = models.CharField(max_length=128, blank=True)
+    # What AWS held before anything was changed (saved first), and after the change.
+    before = models.JSONField(_("state before"), null=True, blank=True)
+    after_state = models.JSONField(_("state after"), null=True, blank=True)
+    # Every call made (or, in a dry run, that would be made): operation, parameters, request id.
+    calls = models.JSONField(_("AWS calls"), default=list, blank=True)
+    rollback_calls = models.JSONField(_("AWS calls of the rollback"), default=list, blank=True)
+    error = models.JSONField(_("error"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # The worker holding it, and when it last showed life: a silent one is taken over.
+    claimed_by = models.CharField(max_length=255, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    planned_at = models.DateTimeField(_("planned"), default=timezone.now)
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    approved_by_name = models.CharField(max_length=150, blank=True)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    # An access key is deactivated at once and deleted when its grace period ends.
+    key_delete_after = models.DateTimeField(null=True, blank=True)
+    key_deleted_at = models.DateTimeField(null=True, blank=True)
+    # Import-only accounts: the person who made the change by hand, and their ticket.
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    confirmed_by_name = models.CharField(max_length=150, blank=True)
+    ticket = models.CharField(_("ticket"), max_length=200, blank=True)
+    # The manager's answer for a revocation that is not carried out.
+    excepted_at = models.DateTimeField(_("excepted"), null=True, blank=True)
+    excepted_by_name = models.CharField(max_length=150, blank=True)
+    exception_reason = models.TextField(_("reason for the exception"), blank=True)
+    rolled_back_at = models.DateTimeField(_("rolled back"), null=True, blank=True)
+    rolled_back_by_name = models.CharField(max_length=150, blank=True)
+    rollback_reason = models.TextField(_("reason for the rollback"), blank=True)
+
+    class Meta:
+        ordering = ["campaign", "pk"]
+        verbose_name = _("remediation")
+        verbose_name_plural = _("remediations")
+        indexes = [models.Index(fields=["state", "claimed_at"], name="reviews_remediation_work")]
+        constraints = [
+            # A cancelled plan (the decision changed before it ran) or a rolled-back change
+            # makes way for the next decision's remediation.
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=~Q(state__in=["cancelled", "rolled_back"]),
+                name="%(app_label)s_%(class)s_one_live_per_item",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.item}"
+
+    def get_absolute_url(self):
+        return reverse("reviews:remediation", args=[self.uuid])
+
+    def get_action_display(self):
+        return ReviewItem.Decision(self.action).label
+
+    @property
+    def settled(self) -> bool:
+        """Whether sign-off may pass it: proved done, or answered for by the manager."""
+        return self.state == self.State.VERIFIED or self.excepted_at is not None

@@ -1,14 +1,15 @@
-"""Celery tasks of the reviews: launching campaigns on schedule, reminders."""
+"""Celery tasks of the reviews: launching campaigns on schedule, reminders, remediation."""
 
 import logging
+import random
 
 from celery import shared_task
 from django.db import transaction
 
 from audit.trail import record
-from reviews import reminders
+from reviews import remediate, reminders
 from reviews.launch import LaunchRefused, launch_due
-from reviews.models import CampaignDefinition
+from reviews.models import CampaignDefinition, Remediation
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +39,47 @@ def launch_due_campaigns() -> None:
 def send_reminders() -> None:
     """Beat: today's reminders and escalations (each goes out once)."""
     reminders.send_due_reminders()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def carry_out_remediation(self, remediation_id: int) -> str:
+    """One remediation; redelivered if its worker dies, retried with back-off when throttled."""
+    try:
+        return remediate.run(remediation_id, worker=self.request.id or "in-process")
+    except remediate.Throttled as exc:
+        if self.request.retries >= self.max_retries:
+            remediate.give_up(remediation_id, exc)
+            return Remediation.State.FAILED
+        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def roll_back_remediation(self, remediation_id: int) -> str:
+    """One rollback the manager asked for; delivered, retried and redelivered as above."""
+    try:
+        return remediate.run_rollback(remediation_id, worker=self.request.id or "in-process")
+    except remediate.Throttled as exc:
+        if self.request.retries >= self.max_retries:
+            remediate.give_up(remediation_id, exc)
+            return Remediation.State.FAILED
+        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+
+
+def _backoff(retries: int) -> int:
+    """Seconds before the next try: doubling from 5, at most 5 minutes, with jitter."""
+    return min(300, 5 * 2**retries) + random.randint(0, 5)  # noqa: S311
+
+
+@shared_task
+def sweep_remediations() -> None:
+    """Beat: queue again the remediations committed but never run or whose worker went silent,
+    give up those that died too often, and delete access keys past their grace period."""
+    forward, backward = remediate.stale()
+    for pk in forward + backward:
+        remediation = Remediation.objects.get(pk=pk)
+        if remediation.attempts >= remediate.MAX_ATTEMPTS:
+            remediate.abandon(pk)
+            continue
+        logger.warning("Remediation %s went silent; queueing it again", remediation.uuid)
+        (roll_back_remediation if pk in backward else carry_out_remediation).delay(pk)
+    remediate.delete_expired_keys()

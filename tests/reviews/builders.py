@@ -17,7 +17,8 @@ from audit.models import AuditEvent
 from inventory.importers import ImportFile, import_files
 from inventory.models import AwsAccount, Principal, Right, ServiceUsage
 from reviews.launch import launch, new_campaign
-from reviews.models import Campaign, CampaignDefinition, ReviewItem
+from reviews.models import Campaign, CampaignDefinition, Remediation, ReviewItem
+from reviews.remediate import except_
 from tests import factories
 from tests.inventory import aws_files as aws
 from tests.inventory.aws_files import (
@@ -243,3 +244,10 @@ def audit_mark() -> int:
 
 def events_since(mark: int) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(id__gt=mark).order_by("id"))
+
+
+def settled(campaign: Campaign, manager) -> Campaign:
+    """Every revocation of a closed campaign answered for by its manager, as sign-off needs."""
+    for remediation in campaign.remediations.exclude(state=Remediation.State.VERIFIED):
+        except_(remediation, manager, "Carried out outside Attest.")
+    return campaign

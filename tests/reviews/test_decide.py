@@ -32,6 +32,7 @@ from tests.reviews.builders import (
     import_account,
     item,
     launched,
+    settled,
 )
 
 PASSWORD = "correct horse battery staple"  # every factory user's
@@ -629,9 +630,12 @@ def test_closing_gives_unanswered_items_the_recommendation_as_decisions_of_attes
         assert made.reason == "No decision by the due date: the campaign's default outcome."
     # The reviewer's own decision stands.
     assert list(fresh(answered).decisions.values_list("decision", "system")) == [("revoke", False)]
-    [event] = events_since(mark)
-    assert (event.action, event.actor) == ("campaign.closed", manager)
-    assert event.after == {"default_outcome": "recommendation", "applied": applied}
+    # The close, then the plan for the revocations and reductions it leaves.
+    closed, planned = events_since(mark)
+    assert (closed.action, closed.actor) == ("campaign.closed", manager)
+    assert closed.after == {"default_outcome": "recommendation", "applied": applied}
+    assert (planned.action, planned.actor) == ("remediation.planned", manager)
+    assert planned.after["counts"] == {"planned": 7}
 
 
 @pytest.mark.parametrize("outcome", ["keep", "revoke"])
@@ -707,6 +711,7 @@ def test_sign_off_attests_the_decisions_and_leaves_the_campaign_read_only(
     campaign, manager, reviewer, lena
 ):
     close(campaign)
+    settled(campaign, manager)
     attested = decisions_sha256(campaign)
     mark = audit_mark()
 
@@ -730,8 +735,13 @@ def test_sign_off_attests_the_decisions_and_leaves_the_campaign_read_only(
 
 
 def test_an_open_campaign_whose_items_are_all_decided_can_be_signed_off(account, reviewer, manager):
-    campaign = launched(manager, [account])
+    # Revocations are planned as they are decided, so that they can be settled before closing.
+    campaign = launched(
+        manager,
+        definition=definition(manager, accounts=[account], remediation_start="after_decision"),
+    )
     decide_many(list(campaign.items.all()), reviewer, Choice("revoke", REASON))
+    settled(campaign, manager)
 
     sign_off(campaign, manager, PASSWORD, STATEMENT)
 
@@ -750,7 +760,7 @@ def test_the_attested_digest_covers_every_final_decision(campaign, reviewer):
 # The audit trail -------------------------------------------------------------------------------
 
 
-def test_every_change_writes_exactly_one_audit_event_and_the_trail_holds(
+def test_every_change_writes_its_audit_events_and_the_trail_holds(
     campaign, reviewer, manager, lena
 ):
     def writes(count, action, *args, **kwargs):
@@ -766,7 +776,8 @@ def test_every_change_writes_exactly_one_audit_event_and_the_trail_holds(
     given = orphans(campaign)[:3]
     writes(3, reassign, given, lena, manager, REASON)
     writes(1, decide, fresh(given[0]), lena, Choice("keep"))
-    writes(1, close, campaign, by=manager)
+    writes(2, close, campaign, by=manager)  # closed, and its remediations planned
+    settled(campaign, manager)
     writes(1, sign_off, campaign, manager, PASSWORD, STATEMENT)
     events, _, finding = trail.verify()
     assert finding is None

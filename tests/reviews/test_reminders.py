@@ -12,7 +12,7 @@ from reviews.decide import Choice, close, decide_many, reassign, sign_off
 from reviews.models import Reminder
 from reviews.reminders import remind_now, send_due_reminders
 from tests import factories
-from tests.reviews.builders import definition, launched
+from tests.reviews.builders import definition, launched, settled
 
 REASON = "Not needed any more."
 
@@ -143,6 +143,7 @@ def test_closed_or_signed_off_campaigns_remind_nobody(campaign, manager, mailout
     close(campaign)
     for days in (7, 1, -1):
         assert send_due_reminders(days_before_due(campaign, days)) == 0
+    settled(campaign, manager)
     sign_off(campaign, manager, "correct horse battery staple", "Reviewed.")
     for days in (7, 1, -1, -8):
         assert send_due_reminders(days_before_due(campaign, days)) == 0
