@@ -1,6 +1,7 @@
 from django.urls import path
 
 from reviews.views import manager, reviewer
+from reviews.views import remediation as remediation_views
 
 app_name = "reviews"
 urlpatterns = [
@@ -10,6 +11,11 @@ urlpatterns = [
     path("reviews/items/<uuid:item_uuid>/", reviewer.item_detail, name="item"),
     path("reviews/items/<uuid:item_uuid>/decide/", reviewer.decide_item, name="decide"),
     path("reviews/items/<uuid:item_uuid>/reassign/", reviewer.reassign_item, name="reassign"),
+    path(
+        "reviews/items/<uuid:item_uuid>/replacement/",
+        reviewer.replacement_preview,
+        name="replacement",
+    ),
     # Campaigns, as managers and auditors see them.
     path("campaigns/", manager.campaign_list, name="campaigns"),
     path("campaigns/new/", manager.campaign_new, name="campaign-new"),
@@ -24,4 +30,50 @@ urlpatterns = [
         name="campaign-reassign",
     ),
     path("campaigns/<uuid:campaign_uuid>/signoff/", manager.campaign_signoff, name="signoff"),
+    # Remediation: what was done in AWS about the revocations, and the manager's answers.
+    path(
+        "campaigns/<uuid:campaign_uuid>/remediations/",
+        remediation_views.remediation_list,
+        name="remediations",
+    ),
+    path(
+        "campaigns/<uuid:campaign_uuid>/remediations/summary/",
+        remediation_views.remediation_summary,
+        name="remediations-summary",
+    ),
+    path(
+        "campaigns/<uuid:campaign_uuid>/remediations/approve/",
+        remediation_views.remediations_approve,
+        name="remediations-approve",
+    ),
+    path(
+        "campaigns/<uuid:campaign_uuid>/remediations/plan/<str:account_id>/",
+        remediation_views.remediation_plan,
+        name="remediation-plan",
+    ),
+    path(
+        "remediations/<uuid:remediation_uuid>/",
+        remediation_views.remediation_detail,
+        name="remediation",
+    ),
+    path(
+        "remediations/<uuid:remediation_uuid>/rollback/",
+        remediation_views.remediation_rollback,
+        name="remediation-rollback",
+    ),
+    path(
+        "remediations/<uuid:remediation_uuid>/except/",
+        remediation_views.remediation_except,
+        name="remediation-except",
+    ),
+    path(
+        "remediations/<uuid:remediation_uuid>/confirm/",
+        remediation_views.remediation_confirm,
+        name="remediation-confirm",
+    ),
+    path(
+        "remediations/<uuid:remediation_uuid>/retry/",
+        remediation_views.remediation_retry,
+        name="remediation-retry",
+    ),
 ]

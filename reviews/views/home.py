@@ -5,12 +5,13 @@ finished campaigns an auditor looks at; each section is one query, and someone w
 of these gets a word on where to go instead of an empty page.
 """
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from reviews.models import Campaign, ReviewItem
+from reviews.models import Campaign, Remediation, ReviewItem
 from reviews.views.manager import DECIDED, MANAGE, OVERSEE, progress_of, with_progress
 
 FINISHED_SHOWN = 10
@@ -42,10 +43,18 @@ def home(request):
     if context["can_manage"]:
         # The campaigns still needing their manager: drafts to launch, reviews running, and
         # closed ones to sign off.
+        failed = (
+            Remediation.objects.filter(campaign=OuterRef("pk"), state=Remediation.State.FAILED)
+            .values("campaign")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
         context["managed"] = list(
             with_progress(
                 Campaign.objects.filter(owner=user).exclude(state=Campaign.State.SIGNED_OFF)
-            ).order_by("due_date", "pk")
+            )
+            .annotate(failed=Coalesce(Subquery(failed), 0))
+            .order_by("due_date", "pk")
         )
     elif context["oversees"]:
         context["finished"] = list(

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from inventory.models import AwsAccount
 from reviews import launch as launching
+from reviews import remediate
 from reviews.decide import Refused, close, reassign, sign_off
 from reviews.models import (
     Campaign,
@@ -779,5 +780,6 @@ def campaign_signoff(request, campaign_uuid):
             "total": sum(row["count"] for row in decisions),
             "undecided": undecided,
             "defaulted": sum(row["defaulted"] for row in decisions),
+            "unsettled": remediate.unsettled(campaign).count(),
         },
     )

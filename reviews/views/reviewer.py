@@ -47,10 +47,13 @@ from reviews.decide import (
     reason_required,
     reassign,
 )
-from reviews.models import Campaign, Decision, Recommendation, ReviewItem
+from reviews.models import Campaign, Decision, Recommendation, Remediation, ReviewItem
+from reviews.reduce import ReductionError, diff_rows
+from reviews.remediate import replacement_document, reviewed_documents
 
 PAGE_SIZE = 50
 MANAGE = "reviews.manage_campaign"
+OVERSEE = "reviews.view_campaign"
 OPENED_SALT = "reviews.item-opened"
 REDUCIBLE = (Right.Kind.MANAGED_POLICY, Right.Kind.INLINE_POLICY, Right.Kind.GROUP_MEMBERSHIP)
 # Someone else's item or one's own access is forbidden; a change that lost a race, or a campaign
@@ -428,6 +431,8 @@ def _panel_context(request, item: ReviewItem, form: dict | None = None, **extra)
         "holders": holders,
         "holders_more": max(0, holders["count"] - len(holders["names"])),
         "decisions": decisions,
+        "remediation": item.remediations.exclude(state=Remediation.State.CANCELLED).first(),
+        "oversees": user.has_perm(OVERSEE),
         "chosen": form.get("decision") or request.GET.get("decision") or item.decision,
         "keep_options": _keep_options(item, keep),
         "reason": form.get("reason", ""),
@@ -447,6 +452,29 @@ def item_detail(request, item_uuid):
     if _is_htmx(request):
         return _render(request, "reviews/partials/item_panel.html", context)
     return _render(request, "reviews/item_detail.html", context)
+
+
+@require_GET
+def replacement_preview(request, item_uuid):
+    """What a reduction keeping the checked entries would put in place, against the policy the
+    reviewer sees: shown before anything is decided or applied."""
+    item = get_object_or_404(
+        _visible(request.user).select_related("right__policy", "right__group", "policy_version"),
+        uuid=item_uuid,
+        right_kind__in=REDUCIBLE,
+    )
+    allowed = set(keep_choices(item))
+    keep = [entry for entry in request.GET.getlist("keep") if entry in allowed]
+    context = {"item": item, "keep": keep}
+    if keep:
+        try:
+            replacement = replacement_document(item, keep)
+        except ReductionError as exc:
+            context["error"] = str(exc)
+        else:
+            context["replacement"] = replacement
+            context["diff"] = diff_rows(reviewed_documents(item), replacement)
+    return _render(request, "reviews/partials/replacement_preview.html", context)
 
 
 class DecisionForm(forms.Form):

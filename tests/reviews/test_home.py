@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from config import roles
 from reviews.decide import Choice, close, decide, sign_off
-from reviews.models import Campaign
+from reviews.models import Campaign, Remediation
 from tests import factories
-from tests.reviews.builders import launched
+from tests.reviews.builders import launched, settled
 
 REASON = "Confirmed with the team lead."
 PASSWORD = "correct horse battery staple"  # every factory user's
@@ -129,6 +129,17 @@ def test_a_managers_closed_campaign_asks_for_their_sign_off(client, manager, cam
     assert "Closed" in text(response)
 
 
+def test_a_manager_is_sent_to_the_failed_remediations_of_their_campaign(client, manager, campaign):
+    close(campaign)
+    failed = list(campaign.remediations.all()[:2])
+    assert len(failed) == 2
+    Remediation.objects.filter(pk__in=[r.pk for r in failed]).update(state=Remediation.State.FAILED)
+    client.force_login(manager)
+    response = client.get(HOME)
+    assert "2 remediations failed" in text(response)
+    assert f"{reverse('reviews:remediations', args=[campaign.uuid])}?state=failed" in response.text
+
+
 def test_an_auditor_sees_the_finished_campaigns(client, auditor, manager, campaign, account):
     close(campaign)
     running = launched(manager, [account])
@@ -169,6 +180,7 @@ def test_a_managers_home_runs_the_same_queries_for_1_or_4_campaigns(
 
 def finish(campaign, manager):
     close(campaign)
+    settled(campaign, manager)
     sign_off(campaign, manager, PASSWORD, "Every item was reviewed.")
 
 

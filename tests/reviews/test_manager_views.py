@@ -20,7 +20,7 @@ from reviews.launch import new_campaign
 from reviews.models import Campaign, Decision, ReviewItem, SignOff
 from reviews.views import manager as manager_views
 from tests import factories
-from tests.reviews.builders import add_principal, definition, launched
+from tests.reviews.builders import add_principal, definition, launched, settled
 
 PASSWORD = "correct horse battery staple"  # every factory user's
 REASON = "Confirmed with the team lead."
@@ -682,6 +682,7 @@ def test_a_draft_cannot_be_signed_off(client, manager, draft):
 def test_sign_off_is_refused_with_a_wrong_password(client, manager, campaign):
     client.force_login(manager)
     client.post(url("close", campaign))
+    settled(campaign, manager)
     response = client.post(
         url("signoff", campaign), {"password": "not my password", "statement": "All reviewed."}
     )
@@ -708,6 +709,7 @@ def test_the_owner_signs_off_and_the_campaign_becomes_read_only(
 ):
     client.force_login(manager)
     client.post(url("close", campaign))
+    settled(campaign, manager)
     response = client.post(
         url("signoff", campaign),
         {"password": PASSWORD, "statement": "Every item was reviewed by its owner."},
@@ -748,6 +750,7 @@ def test_the_owner_signs_off_and_the_campaign_becomes_read_only(
 def test_an_auditor_reads_the_sign_off_once_it_is_made(client, manager, auditor, campaign):
     client.force_login(manager)
     client.post(url("close", campaign))
+    settled(campaign, manager)
     client.post(url("signoff", campaign), {"password": PASSWORD, "statement": "Attested."})
     client.force_login(auditor)
     assert client.get(url("signoff", campaign)).status_code == 200

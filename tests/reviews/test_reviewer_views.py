@@ -24,7 +24,7 @@ from audit.models import AuditEvent
 from inventory.models import Principal, Right, ServiceUsage
 from reviews.decide import Choice, close, decide
 from reviews.launch import launch, new_campaign
-from reviews.models import Campaign, Decision, ReviewItem
+from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from reviews.views import reviewer as views
 from tests import factories
 
@@ -324,6 +324,67 @@ def test_the_item_page_shows_the_decision_history(reviewer_client, items, review
     assert "The job moved to another account." in history
     assert "by rita.reviewer" in history
     assert "after 42 seconds" in history
+
+
+def test_the_item_page_says_what_became_of_a_revocation_in_aws(
+    reviewer_client, client, auditor, items, reviewer, campaign
+):
+    item = inline(items)
+    decide(fresh(item), reviewer, Choice("revoke", reason="The job moved to another account."))
+    close(campaign)
+    remediation = Remediation.objects.get(item=item)
+    Remediation.objects.filter(pk=remediation.pk).update(
+        state=Remediation.State.VERIFIED, verified_at=timezone.now()
+    )
+    page = reviewer_client.get(reverse("reviews:item", args=[item.uuid])).text
+    assert "In AWS" in page
+    assert "AWS no longer shows the right" in page
+    assert remediation.get_absolute_url() not in page  # the details are the manager's
+    client.force_login(auditor)
+    assert (
+        remediation.get_absolute_url() in client.get(reverse("reviews:item", args=[item.uuid])).text
+    )
+
+
+def test_a_reduction_shows_the_policy_that_would_replace_it_before_anything_is_decided(
+    reviewer_client, items
+):
+    item = admin(items)
+    url = reverse("reviews:replacement", args=[item.uuid])
+    panel = reviewer_client.get(reverse("reviews:item", args=[item.uuid])).text
+    assert url in panel
+
+    response = reviewer_client.get(url, {"keep": ["s3", "not-a-service"]})
+    assert response.status_code == 200
+    diff = re.search(r'<pre class="diff".*?</pre>', response.text, re.S).group(0)
+    assert '<span class="removed">-' in diff
+    assert '<span class="added">+' in diff
+    assert "s3:*" in diff
+    assert "not-a-service" not in response.text
+    assert Decision.objects.filter(item=item).count() == 0
+
+    nothing = reviewer_client.get(url)
+    assert "Check what to keep to see the policy that would replace it." in nothing.text
+
+
+def test_the_replacement_preview_is_404_outside_reach_or_for_a_credential(
+    client, outsider, items, campaign
+):
+    orphan = campaign.items.filter(reviewer__isnull=True, right_kind="managed_policy").first()
+    client.force_login(items[0].reviewer)
+    assert client.get(reverse("reviews:replacement", args=[orphan.uuid])).status_code == 404
+    credential = campaign.items.filter(right_kind__in=["access_key", "console_password"]).first()
+    if credential is not None:
+        url = reverse("reviews:replacement", args=[credential.uuid])
+        assert client.get(url).status_code == 404
+    client.force_login(outsider)
+    url = reverse("reviews:replacement", args=[admin(items).uuid])
+    assert client.get(url, {"keep": "s3"}).status_code == 404
+
+
+def test_the_replacement_preview_refuses_post(reviewer_client, items):
+    url = reverse("reviews:replacement", args=[admin(items).uuid])
+    assert reviewer_client.post(url, {"keep": "s3"}).status_code == 405
 
 
 def test_an_item_of_someone_else_is_404_to_a_reviewer(reviewer_client, campaign):
