@@ -196,6 +196,11 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": timedelta(hours=1),
             "options": {"expires": 30 * 60},
         },
+        "expire-kept-rights": {
+            "task": "reviews.tasks.expire_kept_rights",
+            "schedule": timedelta(hours=6),
+            "options": {"expires": 60 * 60},
+        },
         "sweep-remediations": {
             "task": "reviews.tasks.sweep_remediations",
             "schedule": timedelta(minutes=5),

@@ -26,7 +26,14 @@ from audit.trail import record
 from inventory.aws import AwsError, AwsSession, NoSuchEntity, request_id
 from inventory.models import AwsAccount, PolicyVersion, Right
 from reviews import rights
-from reviews.models import Campaign, Decision, Remediation, RemediationStart, ReviewItem
+from reviews.models import (
+    Campaign,
+    Decision,
+    Remediation,
+    RemediationStart,
+    ReviewItem,
+    SignOff,
+)
 from reviews.reduce import ReductionError, reduce_document
 
 logger = logging.getLogger(__name__)
@@ -129,6 +136,57 @@ def plan_item(item: ReviewItem, by) -> Remediation | None:
     return remediation
 
 
+def expire_kept(today=None) -> int:
+    """Revoke what was kept until a day now past, unless a later campaign kept it again.
+
+    Beat runs this daily. The revocation is a remediation of the item that kept the right,
+    carried out as its campaign's rules say; returns how many were planned.
+    """
+    today = today or timezone.localdate()
+    live = Remediation.objects.filter(item=OuterRef("pk")).exclude(state=State.CANCELLED)
+    kept_again = ReviewItem.objects.filter(
+        right=OuterRef("right"),
+        campaign__launched_at__gt=OuterRef("campaign__launched_at"),
+        decision=ReviewItem.Decision.KEEP,
+    ).filter(Q(keep_until__isnull=True) | Q(keep_until__gt=today))
+    expired = (
+        ReviewItem.objects.filter(
+            decision=ReviewItem.Decision.KEEP,
+            keep_until__lte=today,
+            campaign__state__in=[Campaign.State.CLOSED, Campaign.State.SIGNED_OFF],
+            right__removed_run__isnull=True,
+        )
+        .exclude(Exists(live))
+        .exclude(Exists(kept_again))
+        .select_related("campaign", "right__policy", "right__group", "policy_version")
+        .order_by("pk")
+    )
+    planned = 0
+    for item in expired:
+        approved = item.campaign.rules.get("remediation_start") != RemediationStart.AFTER_APPROVAL
+        with transaction.atomic():
+            remediation = _new(item, approved=approved, action=ReviewItem.Decision.REVOKE)
+            if remediation.state == State.PLANNED:
+                remediation.note = _("Kept until %(day)s; no later campaign kept it again.") % {
+                    "day": item.keep_until.isoformat()
+                }
+            remediation.save()
+            record(
+                "remediation.planned",
+                remediation,
+                actor_name="system",
+                after={
+                    "state": remediation.state,
+                    "reason": "keep_until",
+                    "keep_until": item.keep_until,
+                },
+            )
+            if remediation.state == State.PLANNED and approved:
+                _queue_when_committed([remediation.pk])
+        planned += 1
+    return planned
+
+
 def cancel_for_item(item: ReviewItem, by) -> None:
     """Before a decision changes: cancel its remediation if nothing was done yet, or refuse."""
     current = (
@@ -162,7 +220,9 @@ def _new(
     approved: bool,
     account: AwsAccount | None = None,
     decision: Decision | None = None,
+    action: str = "",
 ) -> Remediation:
+    action = action or item.decision
     decision = decision or item.decisions.order_by("-decided_at", "-pk").first()
     account = account or AwsAccount.objects.get(account_id=item.account_id)
     now = timezone.now()
@@ -171,13 +231,13 @@ def _new(
         campaign_id=item.campaign_id,
         account=account,
         decision=decision,
-        action=item.decision,
+        action=action,
         dry_run=_dry_run(item.campaign),
         planned_at=now,
         approved_at=now if approved else None,
         approved_by_name="system" if approved else "",
     )
-    if item.decision == ReviewItem.Decision.REDUCE:
+    if action == ReviewItem.Decision.REDUCE:
         try:
             remediation.replacement = replacement_document(item, decision.keep)
             remediation.replacement_name = _replacement_name(item, remediation)
@@ -185,18 +245,37 @@ def _new(
             remediation.state = State.MANUAL
             remediation.note = str(exc)
             return remediation
-    if (item.right_kind, item.decision) not in rights.HANDLERS:
+    if (item.right_kind, action) not in rights.HANDLERS:
         remediation.state = State.MANUAL
         remediation.note = _("Attest does not %(action)s a %(kind)s by itself.") % {
-            "action": item.get_decision_display().lower(),
+            "action": ReviewItem.Decision(action).label.lower(),
             "kind": item.get_right_kind_display().lower(),
         }
+    elif _managed_by_aws(item):
+        remediation.state = State.MANUAL
+        remediation.note = _managed_by_aws(item)
     elif account.mode == AwsAccount.Mode.IMPORT:
         remediation.state = State.MANUAL
         remediation.note = _(
             "The account is import-only: run the plan's commands, then confirm with a ticket."
         )
     return remediation
+
+
+def _managed_by_aws(item: ReviewItem) -> str:
+    """Why IAM will refuse to change the principal, if it is one AWS manages for a service."""
+    path = (item.facts.get("principal") or {}).get("path") or ""
+    if path.startswith("/aws-reserved/sso.amazonaws.com/"):
+        return _(
+            "IAM Identity Center owns this role: change the permission set it comes from "
+            "there, then confirm here with the change's ticket."
+        )
+    if path.startswith("/aws-service-role/"):
+        return _(
+            "This is a service-linked role, whose policies only its AWS service may change: "
+            "remove the service's use of it instead, then confirm here with a ticket."
+        )
+    return ""
 
 
 def reviewed_documents(item: ReviewItem) -> list[dict]:
@@ -280,17 +359,22 @@ def _queue_when_committed(pks: list[int], *, rollback: bool = False) -> None:
 
 
 def approve(campaign: Campaign, by) -> int:
-    """The manager's go for remediations that wait for approval."""
-    if campaign.state == Campaign.State.SIGNED_OFF:
-        raise Refused(_("The campaign is signed off."))
+    """The manager's go for remediations that wait for approval (after a sign-off, only those
+    it did not cover: rights kept until a day now past)."""
     with transaction.atomic():
-        waiting = list(
-            Remediation.objects.filter(
-                campaign=campaign, state=State.PLANNED, approved_at__isnull=True
-            ).values_list("pk", flat=True)
+        waiting = Remediation.objects.filter(
+            campaign=campaign, state=State.PLANNED, approved_at__isnull=True, excepted_at=None
         )
+        signed_at = _signed_at(campaign)
+        if signed_at is not None:
+            waiting = waiting.filter(planned_at__gt=signed_at)
+        waiting = list(waiting.values_list("pk", flat=True))
         if not waiting:
-            raise Refused(_("No remediation of this campaign waits for approval."))
+            raise Refused(
+                _("The campaign is signed off: nothing it covered is carried out any more.")
+                if signed_at is not None
+                else _("No remediation of this campaign waits for approval.")
+            )
         now = timezone.now()
         # claimed_at: queued now, so the sweeper waits a lease before queueing them again.
         Remediation.objects.filter(pk__in=waiting).update(
@@ -299,6 +383,19 @@ def approve(campaign: Campaign, by) -> int:
         record("remediation.approved", campaign, actor=by, after={"count": len(waiting)})
         _queue_when_committed(waiting)
     return len(waiting)
+
+
+def _signed_at(campaign: Campaign):
+    if campaign.state != Campaign.State.SIGNED_OFF:
+        return None
+    return SignOff.objects.filter(campaign=campaign).values_list("signed_at", flat=True).first()
+
+
+def attested(remediation: Remediation) -> bool:
+    """Whether its campaign's sign-off covered the remediation, which is then final but for a
+    rollback. One planned later (a right kept until a day now past) is not covered."""
+    signed_at = _signed_at(remediation.campaign)
+    return signed_at is not None and remediation.planned_at <= signed_at
 
 
 def stale(now=None) -> tuple[list[int], list[int]]:
@@ -665,8 +762,8 @@ def except_(remediation: Remediation, by, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise Refused(_("An exception needs a reason."))
-    if remediation.campaign.state == Campaign.State.SIGNED_OFF:
-        raise Refused(_("The campaign is signed off."))
+    if attested(remediation):
+        raise Refused(_("The campaign is signed off: only a rollback is still possible."))
     with transaction.atomic():
         if (
             not Remediation.objects.filter(pk=remediation.pk, excepted_at__isnull=True)
@@ -694,8 +791,8 @@ def confirm(remediation: Remediation, by, ticket: str) -> None:
         raise Refused(_("Give the ticket of the change made by hand."))
     if len(ticket) > 200:
         raise Refused(_("The ticket reference is longer than 200 characters."))
-    if remediation.campaign.state == Campaign.State.SIGNED_OFF:
-        raise Refused(_("The campaign is signed off."))
+    if attested(remediation):
+        raise Refused(_("The campaign is signed off: only a rollback is still possible."))
     with transaction.atomic():
         if not Remediation.objects.filter(pk=remediation.pk, state=State.MANUAL).update(
             state=State.APPLIED,
@@ -719,8 +816,8 @@ def retry(remediation: Remediation, by) -> None:
     """Plan a failed remediation, or a dry run, again (a dry run then runs for real). A
     rollback that failed is tried again as a rollback: retrying must never remove again what
     the manager asked to restore."""
-    if remediation.campaign.state == Campaign.State.SIGNED_OFF:
-        raise Refused(_("The campaign is signed off."))
+    if attested(remediation):
+        raise Refused(_("The campaign is signed off: only a rollback is still possible."))
     rollback = bool(remediation.rollback_reason)
     now = timezone.now()
     # claimed_at: queued now, so the sweeper waits a lease before queueing it again.

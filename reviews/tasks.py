@@ -83,3 +83,11 @@ def sweep_remediations() -> None:
         logger.warning("Remediation %s went silent; queueing it again", remediation.uuid)
         (roll_back_remediation if pk in backward else carry_out_remediation).delay(pk)
     remediate.delete_expired_keys()
+
+
+@shared_task
+def expire_kept_rights() -> None:
+    """Beat: revoke what was kept until a day now past, unless a later campaign kept it."""
+    planned = remediate.expire_kept()
+    if planned:
+        logger.info("Planned %d revocations of rights kept until a past day", planned)

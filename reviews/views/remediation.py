@@ -68,10 +68,6 @@ def _remediation(request, remediation_uuid) -> Remediation:
     return get_object_or_404(visible, uuid=remediation_uuid)
 
 
-def _signed_off(campaign: Campaign) -> bool:
-    return campaign.state == Campaign.State.SIGNED_OFF
-
-
 def _counts(campaign: Campaign) -> dict:
     """The campaign's remediations per state, and those waiting for the manager, in one query."""
     rows = list(
@@ -167,7 +163,7 @@ def remediation_list(request, campaign_uuid):
             for row in accounts
             if row["manual"] and row["account__mode"] == AwsAccount.Mode.IMPORT
         ],
-        "can_manage": request.user.has_perm(MANAGE) and not _signed_off(campaign),
+        "can_manage": request.user.has_perm(MANAGE),
     }
     htmx = request.headers.get("HX-Request") == "true"
     response = render(
@@ -199,9 +195,6 @@ def remediation_summary(request, campaign_uuid):
 def remediations_approve(request, campaign_uuid):
     campaign = _campaign(request, campaign_uuid)
     manager._require(request.user, MANAGE)
-    if _signed_off(campaign):
-        messages.error(request, _("The campaign is signed off: nothing more is carried out."))
-        return redirect("reviews:remediations", campaign.uuid)
     try:
         count = remediate.approve(campaign, request.user)
     except remediate.Refused as exc:
@@ -287,7 +280,7 @@ def _forms(remediation: Remediation, user, posted: tuple[str, forms.Form] | None
     if not user.has_perm(MANAGE):
         return {}
     state = remediation.state
-    open_campaign = not _signed_off(remediation.campaign)
+    open_campaign = not remediate.attested(remediation)
     shown = {
         "rollback": state in (State.APPLIED, State.VERIFIED, State.FAILED)
         and remediation.before is not None
@@ -358,7 +351,7 @@ def _act(request, remediation_uuid, name: str, carry_out, done, *, after_signoff
     manager._require(request.user, MANAGE)
     form = FORMS[name](request.POST, auto_id=f"{name}-%s")
     before = remediation.state
-    if form.is_valid() and not after_signoff and _signed_off(remediation.campaign):
+    if form.is_valid() and not after_signoff and remediate.attested(remediation):
         form.add_error(None, _("The campaign is signed off: only a rollback is still possible."))
     if form.is_valid():
         try:

@@ -35,6 +35,7 @@ from tests.reviews.aws_world import (
     collect,
     document,
     own_account,
+    trust,
     user_boundaries,
 )
 from tests.reviews.builders import by_name, definition, import_account, launched, organization
@@ -461,6 +462,36 @@ def test_a_right_changed_since_its_review_is_left_to_a_person(
     assert world.writes() == {}
     assert world.boundary_of("role", "deployer") == strict
     assert world.inline("user", "dave") == {"s3-rw": document("s3:*")}
+
+
+@pytest.mark.parametrize(
+    ("path", "note"),
+    [
+        ("/aws-reserved/sso.amazonaws.com/", "IAM Identity Center owns this role"),
+        ("/aws-service-role/ecs.amazonaws.com/", "This is a service-linked role"),
+    ],
+)
+def test_a_role_aws_manages_for_a_service_is_left_to_a_person_with_the_reason(
+    world, reviewer, manager, run_tasks, path, note
+):
+    world.iam.create_role(
+        RoleName="AWSReservedRole", Path=path, AssumeRolePolicyDocument=trust(OWN_ACCOUNT_ID)
+    )
+    world.iam.attach_role_policy(RoleName="AWSReservedRole", PolicyArn=world.s3_read)
+    account = own_account(reviewer)
+    collect(account)
+    world.emulator.requests.clear()
+    campaign = campaign_over(account, manager)
+    choose(campaign, reviewer, "revoke", "AWSReservedRole", Right.Kind.MANAGED_POLICY)
+
+    with run_tasks():
+        close(campaign, by=manager)
+
+    found = remediation(campaign, "AWSReservedRole", Right.Kind.MANAGED_POLICY)
+    assert found.state == State.MANUAL
+    assert found.note.startswith(note)
+    assert world.writes() == {}
+    assert world.attached("role", "AWSReservedRole") == {world.s3_read}
 
 
 def test_two_access_keys_created_in_the_same_second_are_left_to_a_person(
@@ -983,3 +1014,37 @@ def test_the_sweeper_queues_what_never_ran_and_gives_up_what_keeps_dying(
     assert world.writes() == {"DetachUserPolicy": 1}
     [mail] = mailoutbox
     assert "Abandoned" in mail.body
+
+
+# Kept until a day ---------------------------------------------------------------------------
+
+
+def test_a_right_kept_until_a_day_is_revoked_after_it_unless_a_later_campaign_keeps_it(
+    world, sandbox, reviewer, manager, run_tasks
+):
+    until = timezone.localdate() + timedelta(days=30)
+    first = campaign_over(sandbox, manager)
+    for principal, kind in (("alice", Right.Kind.MANAGED_POLICY), ("deployer", "inline_policy")):
+        item = the_item(first, principal, kind)
+        decide(item, reviewer, Choice("keep", REASON, keep_until=until))
+    with run_tasks():
+        close(first, by=manager)
+    sign_off(first, manager, PASSWORD, STATEMENT)
+    # The next quarter keeps the role's inline policy again, with no end.
+    later = campaign_over(sandbox, manager)
+    choose(later, reviewer, "keep", "deployer", Right.Kind.INLINE_POLICY)
+
+    assert remediate.expire_kept(today=until - timedelta(days=1)) == 0
+    with run_tasks():
+        assert remediate.expire_kept(today=until) == 1
+
+    expired = remediation(first, "alice", Right.Kind.MANAGED_POLICY)
+    assert (expired.action, expired.state) == ("revoke", State.VERIFIED)
+    assert expired.note == f"Kept until {until.isoformat()}; no later campaign kept it again."
+    assert world.attached("user", "alice") == set()
+    assert set(world.inline("role", "deployer")) == {"deploy"}
+    assert not Remediation.objects.filter(item__principal_name="deployer").exists()
+    # Planned after the sign-off, it is not covered by it: the manager can still answer for it.
+    assert not remediate.attested(expired)
+    with run_tasks():
+        assert remediate.expire_kept(today=until + timedelta(days=1)) == 0
