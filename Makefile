@@ -9,8 +9,11 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attest
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	SECRET_KEY=attest-tests-only DEBUG=false
+# The browser tests (tests/e2e) drive Debian's Chromium; Playwright's own browser download
+# cannot be fetched here, so `playwright install` is never run.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint check services bench clean
+.PHONY: demo test lint check services browser bench clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -38,7 +41,7 @@ demo: $(VENV)/.installed-demo
 	fi; \
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: $(VENV)/.installed-test services lint check
+test: $(VENV)/.installed-test services browser lint check
 	$(TEST_ENV) $(BIN)/pytest
 
 lint: $(VENV)/.installed-test
@@ -67,6 +70,19 @@ services: $(VENV)/.installed-test
 		sleep 0.2; \
 	done
 	@$(BIN)/python -m config.createdb "$(TEST_DATABASE_URL)"
+
+# apt-get install alone first: `apt-get update` only when the package lists are missing or old.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		sudo=""; \
+		if [ "$$(id -u)" != 0 ]; then \
+			command -v sudo >/dev/null \
+				|| { echo "$(CHROMIUM) is missing: install Debian's chromium as root" >&2; exit 1; }; \
+			sudo=sudo; \
+		fi; \
+		install="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium"; \
+		$$install || { $$sudo apt-get update -q && $$install; }; \
+	fi
 
 bench: $(VENV)/.installed-test services
 	$(TEST_ENV) $(BIN)/python bench/collect.py

@@ -336,9 +336,12 @@
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     var row = rowOf(elt);
+    var target = event.detail.target;
     event.detail.xhr.attestSource = {
       rowId: row ? row.id : null,
-      fromPanel: !!(elt.closest && elt.closest("#item-panel")),
+      // A decision or a delegation, answered with the whole panel; not the reduction's
+      // preview, which fills a part of the panel and must not move on to the next item.
+      fromPanel: !!(target && target.id === "item-panel"),
       bulk: elt.id === "bulk-form",
     };
   });
