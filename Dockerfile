@@ -21,4 +21,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 
 USER attest
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "300"]

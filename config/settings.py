@@ -168,6 +168,10 @@ AUDIT_SIGNING_KEY = (
     or hashlib.sha256(f"attest-audit-checkpoints:{SECRET_KEY}".encode()).hexdigest()
 )
 
+# Years that campaign evidence and audit events are kept: the date each evidence package names.
+# Nothing in Attest deletes either, earlier or later; this tells those who would.
+EVIDENCE_RETENTION_YEARS = env_int("EVIDENCE_RETENTION_YEARS", 7, minimum=1)
+
 COLLECT_INTERVAL_HOURS = env_int("COLLECT_INTERVAL_HOURS", 24, minimum=0)
 COLLECTION_STALE_MINUTES = env_int("COLLECTION_STALE_MINUTES", 30, minimum=1)
 # A remediation task silent this long is taken over by another worker.

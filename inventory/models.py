@@ -31,6 +31,14 @@ class CurrentQuerySet(models.QuerySet):
     def current(self):
         return self.filter(removed_run__isnull=True)
 
+    def at_run(self, run):
+        """Rows that `run` (a complete run) showed: seen by it or an earlier run, and not yet
+        found gone. An account's runs never overlap (one runs at a time), so their start times
+        order them; the caller narrows to the run's account."""
+        return self.filter(first_seen_run__started_at__lte=run.started_at).filter(
+            Q(removed_run__isnull=True) | Q(removed_run__started_at__gt=run.started_at)
+        )
+
 
 class AwsAccountQuerySet(models.QuerySet):
     def visible_to(self, user):

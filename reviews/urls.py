@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reviews.views import manager, reviewer
+from reviews.views import evidence, manager, reviewer
 from reviews.views import remediation as remediation_views
 
 app_name = "reviews"
@@ -30,6 +30,7 @@ urlpatterns = [
         name="campaign-reassign",
     ),
     path("campaigns/<uuid:campaign_uuid>/signoff/", manager.campaign_signoff, name="signoff"),
+    path("campaigns/<uuid:campaign_uuid>/evidence/", evidence.campaign_evidence, name="evidence"),
     # Remediation: what was done in AWS about the revocations, and the manager's answers.
     path(
         "campaigns/<uuid:campaign_uuid>/remediations/",

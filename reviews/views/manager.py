@@ -9,7 +9,6 @@ aggregate queries however many items, reviewers and decisions the campaign has.
 
 from __future__ import annotations
 
-import statistics
 import uuid as uuid_module
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Aggregate, Count, Exists, FloatField, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -30,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from inventory.models import AwsAccount
 from reviews import launch as launching
 from reviews import remediate
+from reviews.aggregates import Median
 from reviews.decide import Refused, close, reassign, sign_off
 from reviews.models import (
     Campaign,
@@ -57,38 +57,6 @@ OVERSEE = "reviews.view_campaign"
 
 
 # Shared helpers ---------------------------------------------------------------------------------
-
-
-class Median(Aggregate):
-    """The median of a column. PostgreSQL has percentile_cont; SQLite (the demo database) gets
-    an aggregate of Python's registered on its connection when a query asks for one."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        connection.ensure_connection()
-        connection.connection.create_aggregate("ATTEST_MEDIAN", 1, _SqliteMedian)
-        return super().as_sql(
-            compiler,
-            connection,
-            function="ATTEST_MEDIAN",
-            template="%(function)s(%(expressions)s)",
-            **extra_context,
-        )
-
-
-class _SqliteMedian:
-    def __init__(self):
-        self.values = []
-
-    def step(self, value):
-        if value is not None:
-            self.values.append(value)
-
-    def finalize(self):
-        return statistics.median(self.values) if self.values else None
 
 
 def _campaign(request, campaign_uuid, queryset=None) -> Campaign:

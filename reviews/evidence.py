@@ -1,0 +1,1092 @@
+"""The evidence package of a campaign: one ZIP that an auditor checks without Attest.
+
+It holds the frozen population with the collection runs behind it, every decision, every
+remediation and exception, the sign-off (or a note that there is none yet: the package is then
+interim), the reports auditors ask for, a readable summary, the campaign's stretch of the audit
+trail with its signed checkpoints, and `manifest.json`: the SHA-256 of every file, signed with
+the installation's audit signing key. `verify()` checks a package; `VERIFY.md` inside it tells an
+auditor how to check it with `sha256sum` and a short script of the standard library alone
+(`reviews/verify_package.py`, copied into it verbatim).
+
+The ZIP is written member by member, each from querysets read in chunks and hashed as its
+bytes go out, so a campaign of 100,000 items exports in bounded memory. Everything is read in
+one REPEATABLE READ transaction, so the files agree with one another even while reviewers keep
+deciding. CSV cells that a spreadsheet would run as a formula are neutralised: IAM names and
+tags, and reasons, are written by people Attest does not trust.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import CharField, Count, Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Cast
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from audit import trail
+from audit.models import AuditCheckpoint, AuditEvent, canonical_json
+from inventory.models import Principal, Right, RunArchive
+from reviews import remediate, verify_package
+from reviews.aggregates import Median
+from reviews.decide import SYSTEM_NAME, decisions_sha256
+from reviews.models import Campaign, Decision, Remediation, ReviewItem, SignOff
+
+FORMAT = "attest-evidence/1"
+MANIFEST = verify_package.MANIFEST
+EVENTS = verify_package.EVENTS
+CHECKPOINTS = verify_package.CHECKPOINTS
+# Rows read from the database at a time. Rows that carry documents (an item's facts as its
+# reviewer saw them, a remediation's saved state and calls) come in smaller chunks.
+CHUNK = 2000
+HEAVY_CHUNK = 200
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SCRIPT = Path(verify_package.__file__).read_text()
+NOBODY = "(nobody)"
+State = Remediation.State
+
+
+# Writing the ZIP --------------------------------------------------------------------------------
+
+
+class _Member:
+    """One file of the package being written: its bytes are hashed and counted on the way, and
+    handed to the compressor in blocks rather than row by row."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+
+    def write(self, text: str) -> int:
+        self.write_bytes(text.encode())
+        return len(text)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= self.BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        data = b"".join(self.pending)
+        self.pending, self.pending_size = [], 0
+        self.digest.update(data)
+        self.size += len(data)
+        self.stream.write(data)
+
+
+class _Package:
+    def __init__(self, fileobj):
+        self.zip = zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED)
+        self.files: dict[str, dict] = {}
+
+    @contextmanager
+    def member(self, name: str) -> Iterator[_Member]:
+        # force_zip64: the size is not known before the member is written, and may pass 2 GiB.
+        with self.zip.open(name, "w", force_zip64=True) as stream:
+            member = _Member(stream)
+            yield member
+            member.flush()
+        self.files[name] = {"sha256": member.digest.hexdigest(), "bytes": member.size}
+
+    def text(self, name: str, text: str) -> None:
+        with self.member(name) as member:
+            member.write(text)
+
+    def json(self, name: str, value) -> None:
+        self.text(name, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+    def jsonl(self, name: str, rows: Iterable[dict]) -> None:
+        with self.member(name) as member:
+            for row in rows:
+                member.write(_dumps(row) + "\n")
+
+    def table(self, base: str, columns: list[str], rows: Iterable[dict], *, lines: bool) -> None:
+        """`base`.csv, and the same rows as `base`.jsonl (JSON lines) or `base`.json (an array).
+
+        The rows are read once: a ZIP takes one member at a time, so the JSON goes to a
+        temporary file while the CSV is written, and is copied in after it.
+        """
+        with tempfile.TemporaryFile() as spool:
+            count = 0
+            with self.member(f"{base}.csv") as member:
+                writer = csv.writer(member)
+                writer.writerow(columns)
+                for found in rows:
+                    row = {column: _plain(found[column]) for column in columns}
+                    writer.writerow([csv_cell(value) for value in row.values()])
+                    line = _dumps(row).encode()
+                    spool.write(line + b"\n" if lines else (b",\n" if count else b"") + line)
+                    count += 1
+            spool.seek(0)
+            with self.member(f"{base}.jsonl" if lines else f"{base}.json") as member:
+                member.write_bytes(b"" if lines else b"[\n")
+                for block in iter(lambda: spool.read(1 << 20), b""):
+                    member.write_bytes(block)
+                member.write_bytes(b"" if lines else b"\n]\n" if count else b"]\n")
+
+
+class Canonical(str):
+    """JSON text already in canonical form, written into CSV cells and JSON lines as it is: an
+    item's facts (kilobytes) are serialised once rather than once for each use."""
+
+
+def _text(name: str) -> Cast:
+    """A column as text from the database: ids read as strings rather than made into UUID
+    objects and back, row by row."""
+    return Cast(name, output_field=CharField())
+
+
+def _plain(value):
+    """A value as JSON holds it: times in UTC, ISO 8601."""
+    if isinstance(value, str | int | float | dict | list | None):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _dumps(row: dict) -> str:
+    """One row of plain values as a line of JSON; Canonical values go in as they are, after
+    the others."""
+    plain, ready = {}, []
+    for key, value in row.items():
+        if isinstance(value, Canonical):
+            ready.append(f"{json.dumps(key)}:{value}")
+        else:
+            plain[key] = value
+    text = json.dumps(plain, separators=(",", ":"), ensure_ascii=False, default=str)
+    if not ready:
+        return text
+    return "{" + ",".join(filter(None, [text[1:-1], *ready])) + "}"
+
+
+def csv_cell(value) -> str:
+    """The text of a CSV cell; one that a spreadsheet would run as a formula gets a leading
+    quote, which spreadsheets show as text (the cell keeps every character it had)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        value = _plain(value)
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            text = canonical_json(value)
+        else:
+            text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return text
+
+
+def _shown_sha256(row: dict, facts: Canonical) -> str:
+    """`reviews.decide.shown_sha256` of an item, from its facts already in canonical JSON.
+
+    The canonical JSON of {facts, principal, recommendation, right}: "facts" sorts first, so
+    it is the canonical JSON of the other three with the facts put in front.
+    """
+    rest = canonical_json(
+        {
+            "principal": row["principal_arn"],
+            "recommendation": row["recommendation"],
+            "right": [row["right_kind"], row["right_key"]],
+        }
+    )
+    return hashlib.sha256(f'{{"facts":{facts},{rest[1:]}'.encode()).hexdigest()
+
+
+def _manifest_bytes(manifest: dict) -> bytes:
+    """The one text a manifest is written as, so that a change to any byte of it shows."""
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _signature(unsigned: dict) -> dict:
+    return {
+        "algorithm": "HMAC-SHA256",
+        "key_id": trail.key_id(),
+        "value": trail.sign(canonical_json(unsigned).encode()),
+    }
+
+
+def retain_until(day: date) -> date:
+    years = settings.EVIDENCE_RETENTION_YEARS
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February, in a year that has none
+        return day.replace(year=day.year + years, day=28)
+
+
+def file_name(campaign: Campaign, manifest: dict) -> str:
+    """The name a download gets: the campaign's id, interim or final, and the day; nothing a
+    user typed."""
+    status = "interim" if manifest["interim"] else "final"
+    return f"attest-evidence-{campaign.uuid}-{status}-{manifest['generated_at'][:10]}.zip"
+
+
+# Building ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _snapshot():
+    """One transaction whose reads all see the database as it was at its first query."""
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        if not nested and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def build(campaign: Campaign, fileobj, *, by=None) -> dict:
+    """Write the campaign's evidence package as a ZIP to `fileobj` and return its manifest.
+
+    Records the export in the audit trail. The head of the trail is signed first (as the
+    hourly checkpoint would), so the extract ends at or just after a signed checkpoint.
+    """
+    trail.checkpoint()
+    with _snapshot():
+        campaign = Campaign.objects.select_related("owner", "definition").get(pk=campaign.pk)
+        manifest, manifest_sha256 = _Builder(campaign, fileobj, by).write()
+    with transaction.atomic():
+        trail.record(
+            "evidence.exported",
+            campaign,
+            actor=by,
+            after={
+                "campaign": str(campaign.uuid),
+                "interim": manifest["interim"],
+                "files": len(manifest["files"]),
+                "manifest_sha256": manifest_sha256,
+            },
+        )
+    return manifest
+
+
+class _Builder:
+    """Writes one package, file by file; its queries all run in the snapshot `build` opens."""
+
+    def __init__(self, campaign: Campaign, fileobj, by):
+        self.campaign = campaign
+        self.package = _Package(fileobj)
+        self.by = by
+        self.now = timezone.now()
+        self.items = ReviewItem.objects.filter(campaign=campaign)
+        try:
+            self.signoff: SignOff | None = campaign.signoff
+        except SignOff.DoesNotExist:
+            self.signoff = None
+        self.interim = campaign.state != Campaign.State.SIGNED_OFF or self.signoff is None
+
+    def write(self) -> tuple[dict, str]:
+        package = self.package
+        counts = self._counts()
+        package.text("README.md", self._readme(counts))
+        package.text("VERIFY.md", verify_text())
+        package.table("population/items", ITEM_COLUMNS, self._items(), lines=True)
+        package.json("population/collection_runs.json", self._runs())
+        package.table("decisions", DECISION_COLUMNS, self._decisions(), lines=True)
+        package.table("remediations", REMEDIATION_COLUMNS, self._remediations(), lines=True)
+        package.table("exceptions", EXCEPTION_COLUMNS, self._exceptions(), lines=True)
+        package.json("signoff.json", self._signoff_file())
+        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition(), lines=False)
+        status = self._status()
+        package.table("reports/status", STATUS_COLUMNS, status, lines=False)
+        package.table(
+            "reports/remediation_status",
+            REMEDIATION_STATUS_COLUMNS,
+            self._remediation_status(),
+            lines=False,
+        )
+        signoff = [self._signoff_row(counts)]
+        package.table("reports/signoff", SIGNOFF_COLUMNS, signoff, lines=False)
+        package.table("reports/exclusions", EXCLUSION_COLUMNS, self._exclusions(), lines=False)
+        package.text("summary.html", self._summary(counts, status, signoff[0]))
+        extract = self._extract()
+        package.jsonl(EVENTS, self._events(extract))
+        package.json(CHECKPOINTS, extract)
+        manifest = self._manifest(counts)
+        data = _manifest_bytes(manifest)
+        with package.zip.open(MANIFEST, "w") as stream:
+            stream.write(data)
+        package.zip.close()
+        return manifest, hashlib.sha256(data).hexdigest()
+
+    # What the files hold ----------------------------------------------------------------------
+
+    def _counts(self) -> dict:
+        items = self.items.order_by().aggregate(
+            items=Count("pk"),
+            decided=Count("pk", filter=~Q(decision="")),
+            keep=Count("pk", filter=Q(decision="keep")),
+            revoke=Count("pk", filter=Q(decision="revoke")),
+            reduce=Count("pk", filter=Q(decision="reduce")),
+            privileged=Count("pk", filter=Q(privileged=True)),
+        )
+        items["undecided"] = items["items"] - items["decided"]
+        remediations = self.campaign.remediations.order_by().aggregate(
+            remediations=Count("pk"),
+            verified=Count("pk", filter=Q(state=State.VERIFIED)),
+            excepted=Count("pk", filter=Q(excepted_at__isnull=False)),
+        )
+        return {
+            **items,
+            "decisions": Decision.objects.filter(item__campaign=self.campaign).count(),
+            "defaulted": self.items.filter(
+                Exists(Decision.objects.filter(item=OuterRef("pk"), system=True))
+            ).count(),
+            **remediations,
+            "unsettled": remediate.unsettled(self.campaign).count(),
+            "decisions_sha256": decisions_sha256(self.campaign),
+        }
+
+    def _items(self) -> Iterator[dict]:
+        rows = (
+            self.items.order_by(*ITEM_ORDER)
+            .annotate(
+                item=_text("uuid"),
+                reviewer_name=F("reviewer__username"),
+                run_uuid=_text("run__uuid"),
+            )
+            .values(*ITEM_FIELDS, "item", "reviewer_name", "run_uuid")
+        )
+        for row in rows.iterator(chunk_size=HEAVY_CHUNK):
+            row["recommendation_reason"] = row["facts"].get("reason", "")
+            row["reviewer"] = row["reviewer_name"] or ""
+            row["run"] = row["run_uuid"]
+            row["facts"] = Canonical(canonical_json(row["facts"]))
+            row["shown_sha256"] = _shown_sha256(row, row["facts"])
+            yield row
+
+    def _runs(self) -> list[dict]:
+        items = dict(self.items.order_by().values_list("run").annotate(n=Count("pk")))
+        archives = {
+            archive["run"]: archive
+            for archive in RunArchive.objects.filter(run__campaigns=self.campaign).values(
+                "run", "sha256", "size"
+            )
+        }
+        runs = []
+        for run in self.campaign.runs.select_related("account").order_by(
+            "account__account_id", "started_at"
+        ):
+            archive = archives.get(run.pk)
+            runs.append(
+                {
+                    "run": str(run.uuid),
+                    "account_id": run.account.account_id,
+                    "account_name": run.account.name,
+                    "source": run.source,
+                    "status": run.status,
+                    "started_at": _plain(run.started_at),
+                    "finished_at": _plain(run.finished_at),
+                    "requested_by": run.requested_by_name,
+                    "caller_identity": run.caller_arn,
+                    "endpoint": run.endpoint,
+                    "api_calls": run.api_calls,
+                    "retries": run.retries,
+                    "entity_counts": run.counts,
+                    "errors": run.errors,
+                    "warnings": run.warnings,
+                    "imported_files": run.sources,
+                    "raw_sha256": run.raw_sha256,
+                    "raw_archive": (
+                        {"sha256": archive["sha256"], "uncompressed_bytes": archive["size"]}
+                        if archive
+                        else None
+                    ),
+                    "items": items.get(run.pk, 0),
+                }
+            )
+        return runs
+
+    def _decisions(self) -> Iterator[dict]:
+        rows = (
+            Decision.objects.filter(item__campaign=self.campaign)
+            .order_by(*(f"item__{name}" for name in ITEM_ORDER), "-decided_at", "-pk")
+            .values(
+                "item_id",
+                "decision",
+                "reason",
+                "keep",
+                "keep_until",
+                "decided_at",
+                "stage",
+                "seconds_to_decide",
+                "bulk_size",
+                "shown_sha256",
+                "decided_by_name",
+                item_uuid=_text("item__uuid"),
+                account_id=F("item__account_id"),
+                principal_arn=F("item__principal_arn"),
+                right_kind=F("item__right_kind"),
+                right_key=F("item__right_key"),
+                made_by_attest=F("system"),
+            )
+        )
+        latest_of = None
+        for row in rows.iterator(chunk_size=CHUNK):
+            # Newest first within an item: the first row of each item is its current decision.
+            row["current"], latest_of = row["item_id"] != latest_of, row["item_id"]
+            row["item"], row["decided_by"] = row["item_uuid"], row["decided_by_name"]
+            yield row
+
+    def _remediation_rows(self, remediations) -> Iterator[tuple[Remediation, dict]]:
+        rows = remediations.annotate(
+            item_uuid=F("item__uuid"),
+            account_number=F("account__account_id"),
+            principal_arn=F("item__principal_arn"),
+            right_kind=F("item__right_kind"),
+            right_key=F("item__right_key"),
+            decided_by=F("decision__decided_by_name"),
+            decided_at=F("decision__decided_at"),
+        ).order_by("account__account_id", "item__principal_arn", "pk")
+        for remediation in rows.iterator(chunk_size=HEAVY_CHUNK):
+            yield (
+                remediation,
+                {
+                    "remediation": remediation.uuid,
+                    "item": remediation.item_uuid,
+                    "account_id": remediation.account_number,
+                    "principal_arn": remediation.principal_arn,
+                    "right_kind": remediation.right_kind,
+                    "right_key": remediation.right_key,
+                    "action": remediation.action,
+                    "decided_by": remediation.decided_by,
+                    "decided_at": remediation.decided_at,
+                },
+            )
+
+    def _remediations(self) -> Iterator[dict]:
+        for remediation, row in self._remediation_rows(self.campaign.remediations.all()):
+            calls = remediation.calls or []
+            yield {
+                **row,
+                "state": remediation.state,
+                "dry_run": remediation.dry_run,
+                "planned_at": remediation.planned_at,
+                "approved_at": remediation.approved_at,
+                "approved_by": remediation.approved_by_name,
+                "applied_at": remediation.applied_at,
+                "verified": remediation.state == State.VERIFIED,
+                "verified_at": remediation.verified_at,
+                "aws_request_ids": " ".join(c["request_id"] for c in calls if c.get("request_id")),
+                "before": remediation.before,
+                "after": remediation.after_state,
+                "calls": calls,
+                "error": remediation.error,
+                "note": remediation.note,
+                "replacement_policy": remediation.replacement_name,
+                "replacement_document": remediation.replacement,
+                "key_delete_after": remediation.key_delete_after,
+                "key_deleted_at": remediation.key_deleted_at,
+                "confirmed_at": remediation.confirmed_at,
+                "confirmed_by": remediation.confirmed_by_name,
+                "ticket": remediation.ticket,
+                "excepted_at": remediation.excepted_at,
+                "excepted_by": remediation.excepted_by_name,
+                "exception_reason": remediation.exception_reason,
+                "rolled_back_at": remediation.rolled_back_at,
+                "rolled_back_by": remediation.rolled_back_by_name,
+                "rollback_reason": remediation.rollback_reason,
+                "rollback_calls": remediation.rollback_calls,
+            }
+
+    def _exceptions(self) -> Iterator[dict]:
+        excepted = self.campaign.remediations.filter(excepted_at__isnull=False)
+        for remediation, row in self._remediation_rows(excepted):
+            yield {
+                **row,
+                "state": remediation.state,
+                "excepted_by": remediation.excepted_by_name,
+                "excepted_at": remediation.excepted_at,
+                "reason": remediation.exception_reason,
+            }
+
+    def _signoff_file(self) -> dict:
+        signoff = self.signoff
+        if self.interim or signoff is None:
+            return {
+                "signed_off": False,
+                "interim": True,
+                "state": self.campaign.state,
+                "note": "The campaign is not signed off: this package shows it as it stood "
+                "when it was generated, and a later one may differ.",
+            }
+        return {
+            "signed_off": True,
+            "interim": False,
+            "signed_by": signoff.signed_by_name,
+            "signed_at": _plain(signoff.signed_at),
+            "statement": signoff.statement,
+            "decisions_sha256": signoff.decisions_sha256,
+            "how_the_digest_is_made": DIGEST_EXPLAINED,
+        }
+
+    def _signoff_row(self, counts: dict) -> dict:
+        signoff = None if self.interim else self.signoff
+        return {
+            "campaign": self.campaign.uuid,
+            "name": self.campaign.name,
+            "state": self.campaign.state,
+            "interim": self.interim,
+            "items": counts["items"],
+            "decided": counts["decided"],
+            "undecided": counts["undecided"],
+            "decided_by_attest": counts["defaulted"],
+            "remediations": counts["remediations"],
+            "verified": counts["verified"],
+            "excepted": counts["excepted"],
+            "unsettled": counts["unsettled"],
+            "signed_by": signoff.signed_by_name if signoff else "",
+            "signed_at": signoff.signed_at if signoff else None,
+            "statement": signoff.statement if signoff else "",
+            "attested_decisions_sha256": signoff.decisions_sha256 if signoff else "",
+            "decisions_sha256_at_export": counts["decisions_sha256"],
+            "decisions_unchanged_since_signoff": (
+                signoff.decisions_sha256 == counts["decisions_sha256"] if signoff else None
+            ),
+        }
+
+    # Reports ----------------------------------------------------------------------------------
+
+    def _composition(self) -> Iterator[dict]:
+        rows = (
+            self.items.order_by()
+            .values("account_id", "account_name", "principal_kind", "right_kind")
+            .annotate(
+                principals=Count("principal_arn", distinct=True),
+                items=Count("pk"),
+                privileged=Count("pk", filter=Q(privileged=True)),
+            )
+            .order_by("account_id", "principal_kind", "right_kind")
+        )
+        yield from rows
+
+    def _status(self) -> list[dict]:
+        """By reviewer: what they hold and what they decided, and how."""
+        defaulted = Exists(Decision.objects.filter(item=OuterRef("pk"), system=True))
+        by_name: dict[str, dict] = {}
+        for row in (
+            self.items.order_by()
+            .values("reviewer__username")
+            .annotate(
+                items=Count("pk"),
+                decided=Count("pk", filter=~Q(decision="")),
+                keep=Count("pk", filter=Q(decision="keep")),
+                revoke=Count("pk", filter=Q(decision="revoke")),
+                reduce=Count("pk", filter=Q(decision="reduce")),
+                decided_by_attest=Count("pk", filter=Q(defaulted)),
+            )
+        ):
+            name = row.pop("reviewer__username") or NOBODY
+            by_name[name] = {"reviewer": name, **row, "undecided": row["items"] - row["decided"]}
+        for row in (
+            Decision.objects.filter(item__campaign=self.campaign, system=False)
+            .values("decided_by_name")
+            .annotate(
+                decisions_made=Count("pk"),
+                median_seconds_to_decide=Median("seconds_to_decide"),
+                decisions_in_bulk=Count("pk", filter=Q(bulk_size__gt=1)),
+                largest_bulk=Max("bulk_size"),
+            )
+            .order_by()
+        ):
+            name = row.pop("decided_by_name")
+            by_name.setdefault(name, {"reviewer": name}).update(row)
+        zero = dict.fromkeys(STATUS_COLUMNS[1:], 0) | {"median_seconds_to_decide": None}
+        return [zero | by_name[name] for name in sorted(by_name)]
+
+    def _remediation_status(self) -> Iterator[dict]:
+        rows = (
+            self.campaign.remediations.order_by()
+            .values("account__account_id", "action", "state")
+            .annotate(
+                remediations=Count("pk"),
+                verified=Count("pk", filter=Q(state=State.VERIFIED)),
+                excepted=Count("pk", filter=Q(excepted_at__isnull=False)),
+                open=Count(
+                    "pk",
+                    filter=Q(excepted_at__isnull=True)
+                    & ~Q(state__in=[State.VERIFIED, State.CANCELLED, State.ROLLED_BACK]),
+                ),
+            )
+            .order_by("account__account_id", "action", "state")
+        )
+        for row in rows:
+            yield {"account_id": row.pop("account__account_id"), **row}
+
+    def _exclusions(self) -> Iterator[dict]:
+        """The principals the campaign's collections showed that it reviews nothing of, each
+        with the rule that left it out."""
+        rules = self.campaign.rules
+        kinds = rules.get("kinds") or list(Principal.Kind.values)
+        tag_filters = rules.get("tag_filters") or {}
+        privileged_only = rules.get("privileged_only", False)
+        for run in self.campaign.runs.select_related("account").order_by("account__account_id"):
+            held = Right.objects.at_run(run).filter(principal=OuterRef("pk"))
+            reviewed = ReviewItem.objects.filter(campaign=self.campaign, principal=OuterRef("pk"))
+            rows = (
+                Principal.objects.at_run(run)
+                .filter(account=run.account_id)
+                .exclude(Exists(reviewed))
+                .annotate(holds=Exists(held))
+                .order_by("kind", "name", "pk")
+                .values("kind", "arn", "name", "tags", "holds")
+            )
+            for principal in rows.iterator(chunk_size=CHUNK):
+                tags = principal["tags"] or {}
+                if principal["kind"] not in kinds:
+                    reason = "type not in scope (the campaign reviews: {})".format(", ".join(kinds))
+                elif any(tags.get(key) != value for key, value in tag_filters.items()):
+                    reason = "tags do not match the campaign's tag filters ({})".format(
+                        ", ".join(f"{key}={value}" for key, value in sorted(tag_filters.items()))
+                    )
+                elif not principal["holds"]:
+                    reason = "holds no right"
+                elif privileged_only:
+                    reason = "no privileged right, and the campaign reviews privileged rights only"
+                else:
+                    reason = "not in the population: no rule of the campaign explains it"
+                yield {
+                    "account_id": run.account.account_id,
+                    "account_name": run.account.name,
+                    "run": run.uuid,
+                    "principal_kind": principal["kind"],
+                    "principal_arn": principal["arn"],
+                    "principal_name": principal["name"],
+                    "tags": tags,
+                    "reason": reason,
+                }
+
+    # The audit trail --------------------------------------------------------------------------
+
+    def _extract(self) -> dict:
+        """Which stretch of the trail the package holds: from the campaign's first event to
+        the newest, every event between (whatever it is about), so each link can be checked."""
+        first = (
+            AuditEvent.objects.for_object("reviews.campaign", self.campaign.pk)
+            .order_by("id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+        if first is None:
+            first = last = None
+        marks = []
+        if first is not None:
+            for mark in AuditCheckpoint.objects.filter(
+                last_event_id__gte=first, last_event_id__lte=last
+            ).order_by("id"):
+                marks.append(
+                    {
+                        "id": mark.pk,
+                        "signed_at": mark.signed_at.astimezone(UTC).isoformat(),
+                        "last_event_id": mark.last_event_id,
+                        "last_event_hash": mark.last_event_hash,
+                        "event_count": mark.event_count,
+                        "key_id": mark.key_id,
+                        "signature": mark.signature,
+                    }
+                )
+        return {
+            "first_event_id": first,
+            "last_event_id": last,
+            # With this, a checkpoint's count of events since the start of the trail is checked.
+            "events_before": AuditEvent.objects.filter(id__lt=first).count() if first else 0,
+            "checkpoints": marks,
+            "signed_with": "HMAC-SHA256 over " + canonical_json(list(_CHECKPOINT_FIELDS)),
+        }
+
+    def _events(self, extract: dict) -> Iterator[dict]:
+        if extract["first_event_id"] is None:
+            return
+        events = AuditEvent.objects.filter(
+            id__gte=extract["first_event_id"], id__lte=extract["last_event_id"]
+        ).order_by("id")
+        for event in events.iterator(chunk_size=CHUNK):
+            # Exactly what the hash covers, plus the row's id and the hash.
+            yield {"id": event.pk, **event.content(), "hash": event.hash}
+
+    # The documents ----------------------------------------------------------------------------
+
+    def _manifest(self, counts: dict) -> dict:
+        campaign = self.campaign
+        unsigned = {
+            "format": FORMAT,
+            "campaign": {
+                "uuid": str(campaign.uuid),
+                "name": campaign.name,
+                "state": campaign.state,
+                "owner": campaign.owner.get_username(),
+                "definition": campaign.definition.name if campaign.definition else None,
+                "due_date": campaign.due_date.isoformat(),
+                "launched_at": _plain(campaign.launched_at),
+                "closed_at": _plain(campaign.closed_at),
+                "accounts": sorted(campaign.accounts.values_list("account_id", flat=True)),
+                "rules": campaign.rules,
+            },
+            "interim": self.interim,
+            "generated_at": _plain(self.now),
+            "generated_by": self.by.get_username() if self.by is not None else "system",
+            "retain_until": retain_until(self.now.astimezone(UTC).date()).isoformat(),
+            "counts": {
+                name: counts[name]
+                for name in ("items", "decided", "undecided", "decisions", "remediations")
+            },
+            "files": self.package.files,
+        }
+        return {**unsigned, "signature": _signature(unsigned)}
+
+    def _readme(self, counts: dict) -> str:
+        campaign = self.campaign
+        status = (
+            "INTERIM: the campaign is not signed off; a later package may differ."
+            if self.interim
+            else f"Final: signed off by {self.signoff.signed_by_name} on "
+            f"{_plain(self.signoff.signed_at)}."
+        )
+        return render_to_string(
+            "reviews/evidence/README.md",
+            {
+                "name": campaign.name,
+                "uuid": campaign.uuid,
+                "state": campaign.get_state_display(),
+                "status": status,
+                "generated_at": _plain(self.now),
+                "items": counts["items"],
+                "decisions": counts["decisions"],
+                "remediations": counts["remediations"],
+                "years": settings.EVIDENCE_RETENTION_YEARS,
+            },
+        )
+
+    def _summary(self, counts: dict, status: list[dict], signoff: dict) -> str:
+        return render_to_string(
+            "reviews/evidence/summary.html",
+            {
+                "campaign": self.campaign,
+                "interim": self.interim,
+                "signoff": None if self.interim else self.signoff,
+                "generated_at": _plain(self.now),
+                "generated_by": self.by.get_username() if self.by is not None else "system",
+                "counts": counts,
+                "status": status,
+                "system_name": SYSTEM_NAME,
+                "remediations": list(self._remediation_status()),
+                "accounts": list(
+                    self.items.order_by("account_id")
+                    .values("account_id", "account_name")
+                    .annotate(items=Count("pk"), privileged=Count("pk", filter=Q(privileged=True)))
+                ),
+                "signoff_row": signoff,
+                "retain_until": retain_until(self.now.astimezone(UTC).date()),
+            },
+        )
+
+
+_CHECKPOINT_FIELDS = verify_package.CHECKPOINT_FIELDS
+
+# The order of the population, and of the decisions: by account, principal and right.
+ITEM_ORDER = ["account_id", "principal_arn", "right_kind", "right_key", "pk"]
+ITEM_FIELDS = [
+    "account_id",
+    "account_name",
+    "principal_kind",
+    "principal_arn",
+    "principal_name",
+    "right_kind",
+    "right_key",
+    "right_label",
+    "last_used_at",
+    "privileged",
+    "recommendation",
+    "reviewer_source",
+    "stage",
+    "decision",
+    "decided_at",
+    "keep_until",
+    "facts",
+]
+
+ITEM_COLUMNS = [
+    "item",
+    "account_id",
+    "account_name",
+    "principal_kind",
+    "principal_arn",
+    "principal_name",
+    "right_kind",
+    "right_key",
+    "right_label",
+    "last_used_at",
+    "privileged",
+    "recommendation",
+    "recommendation_reason",
+    "reviewer",
+    "reviewer_source",
+    "stage",
+    "decision",
+    "decided_at",
+    "keep_until",
+    "run",
+    "shown_sha256",
+    "facts",
+]
+DECISION_COLUMNS = [
+    "item",
+    "account_id",
+    "principal_arn",
+    "right_kind",
+    "right_key",
+    "decision",
+    "current",
+    "reason",
+    "keep",
+    "keep_until",
+    "decided_by",
+    "decided_at",
+    "stage",
+    "seconds_to_decide",
+    "bulk_size",
+    "made_by_attest",
+    "shown_sha256",
+]
+_REMEDIATION_KEYS = [
+    "item",
+    "account_id",
+    "principal_arn",
+    "right_kind",
+    "right_key",
+    "action",
+    "decided_by",
+    "decided_at",
+    "state",
+]
+REMEDIATION_COLUMNS = [
+    "remediation",
+    *_REMEDIATION_KEYS,
+    *[
+        "dry_run",
+        "planned_at",
+        "approved_at",
+        "approved_by",
+        "applied_at",
+        "verified",
+        "verified_at",
+        "aws_request_ids",
+        "before",
+        "after",
+        "calls",
+        "error",
+        "note",
+        "replacement_policy",
+        "replacement_document",
+        "key_delete_after",
+        "key_deleted_at",
+        "confirmed_at",
+        "confirmed_by",
+        "ticket",
+        "excepted_at",
+        "excepted_by",
+        "exception_reason",
+        "rolled_back_at",
+        "rolled_back_by",
+        "rollback_reason",
+        "rollback_calls",
+    ],
+]
+EXCEPTION_COLUMNS = ["remediation", *_REMEDIATION_KEYS, "excepted_by", "excepted_at", "reason"]
+COMPOSITION_COLUMNS = [
+    "account_id",
+    "account_name",
+    "principal_kind",
+    "right_kind",
+    "principals",
+    "items",
+    "privileged",
+]
+STATUS_COLUMNS = [
+    "reviewer",
+    "items",
+    "decided",
+    "undecided",
+    "keep",
+    "revoke",
+    "reduce",
+    "decided_by_attest",
+    "decisions_made",
+    "median_seconds_to_decide",
+    "decisions_in_bulk",
+    "largest_bulk",
+]
+REMEDIATION_STATUS_COLUMNS = [
+    "account_id",
+    "action",
+    "state",
+    "remediations",
+    "verified",
+    "excepted",
+    "open",
+]
+SIGNOFF_COLUMNS = [
+    "campaign",
+    "name",
+    "state",
+    "interim",
+    "items",
+    "decided",
+    "undecided",
+    "decided_by_attest",
+    "remediations",
+    "verified",
+    "excepted",
+    "unsettled",
+    "signed_by",
+    "signed_at",
+    "statement",
+    "attested_decisions_sha256",
+    "decisions_sha256_at_export",
+    "decisions_unchanged_since_signoff",
+]
+EXCLUSION_COLUMNS = [
+    "account_id",
+    "account_name",
+    "run",
+    "principal_kind",
+    "principal_arn",
+    "principal_name",
+    "tags",
+    "reason",
+]
+
+DIGEST_EXPLAINED = (
+    "SHA-256 over one line per item in the order Attest created them: the canonical JSON "
+    "(sorted keys, no spaces) of [item, principal_arn, right_kind, right_key, decision, "
+    'keep_until] followed by "\\n"; reports/signoff.csv compares it with the same digest at '
+    "export."
+)
+
+
+def verify_text() -> str:
+    """VERIFY.md: how to check a package by hand, and the script that does it."""
+    return render_to_string("reviews/evidence/VERIFY.md", {"script": SCRIPT})
+
+
+# Checking ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """What checking a package found: how many files the manifest lists, and each problem."""
+
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+    manifest: dict | None = None
+
+
+def verify(source) -> list[str]:
+    """Every problem of the package at `source` (a path or a binary file), each naming the file
+    it is in; empty when the package holds."""
+    return check(source).problems
+
+
+def check(source) -> Verdict:
+    where = source if isinstance(source, str | Path) else "the package"
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return Verdict(problems=[f"{where}: not a readable ZIP archive ({exc})"])
+    with archive:
+        return _check(archive)
+
+
+def _check(archive: zipfile.ZipFile) -> Verdict:
+    names = archive.namelist()
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return Verdict(problems=[f"{name}: more than once in the ZIP" for name in repeated])
+    if MANIFEST not in names:
+        return Verdict(problems=[f"{MANIFEST}: missing from the ZIP"])
+    try:
+        data = archive.read(MANIFEST)
+        manifest = json.loads(data)
+        files = {
+            name: (entry["sha256"], entry["bytes"]) for name, entry in manifest["files"].items()
+        }
+        signature = manifest["signature"]
+        unsigned = {key: value for key, value in manifest.items() if key != "signature"}
+    except (zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Verdict(problems=[f"{MANIFEST}: not a manifest Attest wrote ({exc})"])
+    if data != _manifest_bytes(manifest):
+        return Verdict(problems=[f"{MANIFEST}: its text was changed after it was written"])
+    expected = trail.sign(canonical_json(unsigned).encode())
+    if not hmac.compare_digest(expected, str(signature.get("value", ""))):
+        return Verdict(
+            problems=[
+                f"{MANIFEST}: its signature does not match: it was changed after it was signed, "
+                f"or signed with another key (key id {signature.get('key_id')}; this "
+                f"installation's is {trail.key_id()})"
+            ]
+        )
+    verdict = Verdict(files=len(files), manifest=manifest)
+    intact = set()
+    for name, (sha256, size) in sorted(files.items()):
+        if name not in names:
+            verdict.problems.append(f"{name}: listed in the manifest but missing from the ZIP")
+            continue
+        try:
+            digest, length = _digest(archive, name)
+        except (zipfile.BadZipFile, OSError) as exc:
+            verdict.problems.append(f"{name}: damaged in the ZIP ({exc})")
+            continue
+        if (digest, length) != (sha256, size):
+            verdict.problems.append(f"{name}: its SHA-256 does not match the manifest")
+        else:
+            intact.add(name)
+    for name in names:
+        if name not in files and name != MANIFEST:
+            verdict.problems.append(f"{name}: in the ZIP but not in the manifest")
+    if {EVENTS, CHECKPOINTS} <= intact:
+        # Both as exported: what is left to find is an audit trail edited before the export.
+        extract = json.loads(archive.read(CHECKPOINTS))
+        with archive.open(EVENTS) as raw:
+            lines = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+            verdict.problems += verify_package.check_chain(
+                lines, extract, settings.AUDIT_SIGNING_KEY
+            )
+    return verdict
+
+
+def _digest(archive: zipfile.ZipFile, name: str) -> tuple[str, int]:
+    digest, length = hashlib.sha256(), 0
+    with archive.open(name) as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+            length += len(block)
+    return digest.hexdigest(), length
