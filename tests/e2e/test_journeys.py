@@ -7,7 +7,9 @@ kept as a screenshot under test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 
 import pytest
 from django.core import mail
@@ -15,6 +17,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from audit.models import AuditEvent
+from reviews import evidence
 from reviews.decide import Choice, close, decide, decide_many, sign_off
 from reviews.models import Campaign, Decision, Outcome, Remediation, Reminder, ReviewItem
 from tests.e2e.conftest import PASSWORD, shot, sign_in, sign_out
@@ -442,8 +445,30 @@ def test_auditor_reads_the_trail_and_changes_nothing(
     assert not mail.outbox
 
 
-# The auditor's download of the evidence package gets a test function of its own here, added
-# with the package (reviews/evidence.py): `finished` above is a signed-off campaign to download.
+def test_auditor_downloads_the_evidence_and_it_verifies(
+    page, live_server, auditor, finished, tmp_path
+):
+    sign_in(page, live_server, auditor)
+    page.goto(live_server.url + finished.get_absolute_url())
+    link = page.get_by_role("link", name="Download the evidence (ZIP)")
+    expect(link).to_be_visible()
+    shot(page, "auditor-campaign-signed-off")
+    with page.expect_download() as download:
+        link.click()
+    name = download.value.suggested_filename
+    assert name.startswith(f"attest-evidence-{finished.uuid}-final-")
+    assert name.endswith(".zip")
+    saved = tmp_path / name
+    download.value.save_as(saved)
+
+    assert evidence.verify(saved) == []
+    with zipfile.ZipFile(saved) as package:
+        manifest = json.loads(package.read("manifest.json"))
+        signoff = json.loads(package.read("signoff.json"))
+    assert manifest["interim"] is False
+    assert signoff["statement"] == finished.signoff.statement
+    [exported] = AuditEvent.objects.filter(action="evidence.exported")
+    assert exported.actor == auditor
 
 
 # Someone with no role ---------------------------------------------------------------------------
