@@ -16,6 +16,8 @@ COPY audit audit
 RUN pip install --no-cache-dir -e .
 COPY manage.py ./
 COPY templates templates
+# The compiled catalogues (django.mo) ship in the repository: no gettext in the image.
+COPY locale locale
 COPY static static
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 

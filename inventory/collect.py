@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from inventory import aws
 from inventory.archive import Recorder
@@ -212,6 +213,7 @@ class _Progress:
             raise RunNotRunning(f"run {self.run.uuid} is no longer running")
 
     def phase(self, text: str, **values) -> None:
+        # Stored in English, marked with gettext_noop: the page translates it for its reader.
         self.update(force=True, phase=text, **values)
 
 
@@ -243,7 +245,7 @@ def collect_run(run_id: int) -> CollectionRun | None:
     try:
         if account.mode != AwsAccount.Mode.LIVE:
             raise CollectionError(f"account {account.account_id} is import-only")
-        progress.phase("Connecting", endpoint=run.endpoint)
+        progress.phase(gettext_noop("Connecting"), endpoint=run.endpoint)
         session = aws.AwsSession(
             account.role_arn, account.external_id, calls=calls, recorder=recorder
         )
@@ -256,18 +258,20 @@ def collect_run(run_id: int) -> CollectionRun | None:
             )
         iam = session.iam()
         builder = SnapshotBuilder(account.account_id)
-        progress.phase("Reading authorization details", caller_arn=run.caller_arn)
+        progress.phase(gettext_noop("Reading authorization details"), caller_arn=run.caller_arn)
         for number, page in enumerate(
             iam.authorization_details(AUTHORIZATION_DETAILS_PAGE_SIZE), start=1
         ):
             builder.add_authorization_details(page, f"GetAccountAuthorizationDetails page {number}")
-        progress.phase("Reading the credential report")
+        progress.phase(gettext_noop("Reading the credential report"))
         builder.add_credential_report(
             iam.credential_report(settings.CREDENTIAL_REPORT_TIMEOUT_SECONDS),
             "GetCredentialReport",
         )
         arns = builder.principal_arns()
-        progress.phase("Reading Access Advisor", progress_total=len(arns), progress_done=0)
+        progress.phase(
+            gettext_noop("Reading Access Advisor"), progress_total=len(arns), progress_done=0
+        )
         advisor = AccessAdvisor(
             iam,
             concurrency=settings.COLLECT_CONCURRENCY,
@@ -293,7 +297,7 @@ def collect_run(run_id: int) -> CollectionRun | None:
                 f"Access Advisor failed for {sum(1 for e in errors if e['code'] != 'NoSuchEntity')}"
                 " principal(s); the previous complete run stays current"
             )
-        progress.phase("Saving")
+        progress.phase(gettext_noop("Saving"))
         snapshot = builder.build()
         run.api_calls, run.retries = calls.calls(), calls.retries
         run.errors = errors

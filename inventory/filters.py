@@ -34,6 +34,10 @@ class PrincipalFilter(django_filters.FilterSet):
             "name": _("Name"),
             "last_used_at": _("Last used"),
             "created_at": _("Created"),
+            # django-filter words the reverse orders itself, but has no Japanese for them.
+            "-name": _("Name (descending)"),
+            "-last_used": _("Last used (descending)"),
+            "-created": _("Created (descending)"),
         },
         empty_label=None,
     )

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_noop
 
 from audit.trail import record
 from inventory import collect
@@ -62,7 +63,7 @@ def start_collections(accounts, user=None) -> list[CollectionRun]:
                     source=CollectionRun.Source.LIVE,
                     requested_by=user,
                     requested_by_name=user.get_username() if user else "",
-                    phase="Queued",
+                    phase=gettext_noop("Queued"),
                 )
                 record("collection.started", run, actor=user, after={"account": account.account_id})
         except IntegrityError:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from audit.trail import record
 from reviews.models import CampaignDefinition, ReviewerAssignment, StageRule
@@ -27,7 +28,7 @@ class CampaignDefinitionAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "description", "owner", "active"]}),
         (
-            "Scope",
+            _("Scope"),
             {
                 "fields": [
                     "accounts",
@@ -37,9 +38,9 @@ class CampaignDefinitionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Timing", {"fields": ["cadence", "review_days", "reminder_days", "max_data_age_days"]}),
+        (_("Timing"), {"fields": ["cadence", "review_days", "reminder_days", "max_data_age_days"]}),
         (
-            "Rules",
+            _("Rules"),
             {
                 "fields": [
                     "unused_days",
@@ -52,7 +53,10 @@ class CampaignDefinitionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Remediation", {"fields": ["remediation_start", "remediation_dry_run", "key_grace_days"]}),
+        (
+            _("Remediation"),
+            {"fields": ["remediation_start", "remediation_dry_run", "key_grace_days"]},
+        ),
     ]
 
     def save_related(self, request, form, formsets, change):

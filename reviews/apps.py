@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReviewsConfig(AppConfig):
     name = "reviews"
-    verbose_name = "Access reviews"
+    verbose_name = _("Access reviews")
 
     def ready(self):
         from inventory.signals import collection_completed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
@@ -69,7 +69,8 @@ def new_campaign(
     """A draft campaign: its scope and rules are set, its population not yet frozen."""
     if due_date <= timezone.localdate():
         raise LaunchRefused(
-            _("the due date %(due)s is not in the future") % {"due": due_date.isoformat()}
+            _("the due date %(due)s is not in the future")
+            % {"due": formats.date_format(due_date, "SHORT_DATE_FORMAT")}
         )
     rules = {**DEFAULT_RULES, **(definition.rules() if definition else {})}
     if accounts is None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from config.templatetags.attest import iso_day
 from inventory.models import Right
 
 KEEP, REVOKE, REDUCE, NONE = "keep", "revoke", "reduce", "none"
@@ -178,7 +179,7 @@ def _judge_credential(kind, credential, now, cutoff, window_days, caveats) -> Ju
 
 
 def _date(value: str | None) -> str:
-    return value[:10] if value else _("never")
+    return iso_day(value) if value else _("never")
 
 
 def describe(reason: dict) -> str:

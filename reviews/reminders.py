@@ -14,7 +14,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -53,7 +53,18 @@ def _send(campaign: Campaign, recipient, kind: str, day: date, undecided: int) -
             )
     except IntegrityError:
         return False  # this one went out already
+    # Attest keeps no language per person: every e-mail is in the installation's language, the
+    # same whether beat sends it or a manager's "remind now" does.
+    with translation.override(settings.LANGUAGE_CODE):
+        subject, body = _message(campaign, kind, undecided)
+    send_mail(subject, body, None, [recipient.email])
+    return True
+
+
+def _message(campaign: Campaign, kind: str, undecided: int) -> tuple[str, str]:
+    """The subject and body of a reminder or an escalation, in the active language."""
     link = settings.SITE_URL.rstrip("/")
+    due = formats.date_format(campaign.due_date, "SHORT_DATE_FORMAT")
     if kind == Reminder.Kind.ESCALATION:
         subject = _("[Attest] %(campaign)s is overdue") % {"campaign": campaign}
         body = _(
@@ -61,7 +72,7 @@ def _send(campaign: Campaign, recipient, kind: str, day: date, undecided: int) -
             "See who is behind: %(link)s\n"
         ) % {
             "campaign": campaign,
-            "due": campaign.due_date,
+            "due": due,
             "count": undecided,
             "link": link + campaign.get_absolute_url(),
         }
@@ -77,11 +88,10 @@ def _send(campaign: Campaign, recipient, kind: str, day: date, undecided: int) -
         ) % {
             "count": undecided,
             "campaign": campaign,
-            "due": campaign.due_date,
+            "due": due,
             "link": link + reverse("reviews:queue") + f"?campaign={campaign.uuid}",
         }
-    send_mail(subject, body, None, [recipient.email])
-    return True
+    return subject, body
 
 
 def send_due_reminders(today: date | None = None) -> int:

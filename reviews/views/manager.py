@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.templatetags.attest import duration
 from inventory.models import AwsAccount
 from reviews import launch as launching
 from reviews import remediate
@@ -318,21 +319,9 @@ def _pace(campaign: Campaign) -> list[dict]:
         row["bulk_percent"] = round(100 * row["in_bulk"] / row["decisions"])
         row["quick"] = row["median"] is not None and row["median"] < QUICK_MEDIAN_SECONDS
         row["mostly_bulk"] = row["in_bulk"] / row["decisions"] > BULK_SHARE
-        row["median_text"] = _duration(row["median"])
+        # None: every decision of theirs was a bulk one, which has no time of its own.
+        row["median_text"] = duration(row["median"])
     return rows
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "—"  # every decision of theirs was a bulk one, which has no time of its own
-    seconds = round(seconds)
-    if seconds < 60:
-        return _("%(seconds)d s") % {"seconds": seconds}
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": seconds}
-    hours, minutes = divmod(minutes, 60)
-    return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
 
 
 class ReassignForm(forms.Form):

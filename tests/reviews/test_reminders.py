@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from audit.models import AuditEvent
 from reviews import tasks
@@ -203,6 +204,22 @@ def test_remind_now_mails_every_reviewer_with_undecided_items_each_time_asked(
     assert Reminder.objects.filter(kind=Reminder.Kind.MANUAL).count() == 4
     events = AuditEvent.objects.filter(action="campaign.reminded").order_by("id")
     assert [(e.actor, e.after) for e in events] == [(manager, {"sent": 2})] * 2
+
+
+def test_e_mails_are_in_the_installations_language_whoever_presses_remind_now(
+    campaign, manager, mailoutbox, settings
+):
+    # Attest keeps no language per person: the reader of an e-mail may not be who sent it.
+    with translation.override("ja"):
+        remind_now(campaign, manager)
+    settings.LANGUAGE_CODE = "ja"
+    with translation.override("en"):
+        remind_now(campaign, manager)
+
+    english, japanese = mailoutbox
+    assert english.subject == "[Attest] 6 access reviews are waiting for you"
+    assert japanese.subject == "[Attest] 6 件のアクセスレビューがあなたを待っています"
+    assert f"期限は {campaign.due_date:%Y/%m/%d} です" in japanese.body
 
 
 def test_beat_sends_todays_reminders_once(account, manager, mailoutbox):
