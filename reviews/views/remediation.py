@@ -3,8 +3,9 @@ and reduce decision, and the manager's answers (approve, roll back, except, conf
 
 These pages are for the roles that oversee campaigns: anyone else gets a 404, whether the
 campaign or remediation exists or not (a reviewer sees their own decisions on the item page).
-Writes need reviews.manage_campaign and a campaign not yet signed off, except a rollback, which
-stays possible later because it is recorded like any other change. The state changes themselves
+Writes need reviews.manage_campaign, and a remediation that the campaign's sign-off did not
+cover (one planned later, for a right kept until a day now past, is not), except a rollback,
+which stays possible because it is recorded like any other change. The state changes themselves
 are `reviews.remediate`'s: a view only calls them, and shows their refusal beside the form.
 The list is a fixed number of queries however many remediations the campaign has.
 """
