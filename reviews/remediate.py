@@ -251,9 +251,9 @@ def _new(
             "action": ReviewItem.Decision(action).label.lower(),
             "kind": item.get_right_kind_display().lower(),
         }
-    elif _managed_by_aws(item):
+    elif managed_by_aws := _managed_by_aws(item):
         remediation.state = State.MANUAL
-        remediation.note = _managed_by_aws(item)
+        remediation.note = managed_by_aws
     elif account.mode == AwsAccount.Mode.IMPORT:
         remediation.state = State.MANUAL
         remediation.note = _(
@@ -889,8 +889,11 @@ def verify_from_inventory(account: AwsAccount) -> int:
     """Verify the changes confirmed by hand in the account against its current inventory."""
     confirmed = Remediation.objects.filter(
         account=account, state=State.APPLIED, confirmed_at__isnull=False
-    ).select_related("item__right__policy", "item__right__group", "campaign")
+    ).select_related(
+        "item__right__policy", "item__right__group", "item__policy_version", "campaign"
+    )
     verified = 0
+    run = {"run": str(account.current_run.uuid)} if account.current_run_id else None
     for remediation in confirmed:
         t = target(remediation)
         held = Right.objects.current().filter(
@@ -903,8 +906,8 @@ def verify_from_inventory(account: AwsAccount) -> int:
                 remediation,
                 State.VERIFIED,
                 "verified",
-                after={"run": str(account.current_run.uuid) if account.current_run else None},
-                after_state={"run": str(account.current_run.uuid)} if account.current_run else None,
+                after=run or {"run": None},
+                after_state=run,
                 verified_at=timezone.now(),
             )
         verified += 1

@@ -532,13 +532,9 @@ class ShellValue(str):
         created = t.key_created.strftime("%Y-%m-%dT%H:%M:%S") if t.key_created else "?"
         query = f"AccessKeyMetadata[?starts_with(CreateDate, '{created}')].AccessKeyId"
         return cls(
-            f'"$(aws iam list-access-keys --user-name {_quote(t.principal_name)} '
+            f'"$(aws iam list-access-keys --user-name {shlex.quote(t.principal_name)} '
             f'--query "{query}" --output text)"'
         )
-
-
-def _quote(value: str) -> str:
-    return shlex.quote(value)
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {
@@ -579,7 +575,7 @@ def cli(step: Step) -> str:
         if isinstance(value, ShellValue):
             words.append(str(value))
         else:
-            words.append(_quote(value if isinstance(value, str) else json.dumps(value)))
+            words.append(shlex.quote(value if isinstance(value, str) else json.dumps(value)))
     return " ".join(words)
 
 

@@ -44,25 +44,25 @@ def send_reminders() -> None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
 def carry_out_remediation(self, remediation_id: int) -> str:
     """One remediation; redelivered if its worker dies, retried with back-off when throttled."""
-    try:
-        return remediate.run(remediation_id, worker=self.request.id or "in-process")
-    except remediate.Throttled as exc:
-        if self.request.retries >= self.max_retries:
-            remediate.give_up(remediation_id, exc)
-            return Remediation.State.FAILED
-        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+    return _with_backoff(self, remediate.run, remediation_id)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
 def roll_back_remediation(self, remediation_id: int) -> str:
     """One rollback the manager asked for; delivered, retried and redelivered as above."""
+    return _with_backoff(self, remediate.run_rollback, remediation_id)
+
+
+def _with_backoff(task, step, remediation_id: int) -> str:
+    """Run `step` as the task's delivery; while AWS throttles or is out of reach, try again
+    later, and fail the remediation once the retries are spent."""
     try:
-        return remediate.run_rollback(remediation_id, worker=self.request.id or "in-process")
+        return step(remediation_id, worker=task.request.id or "in-process")
     except remediate.Throttled as exc:
-        if self.request.retries >= self.max_retries:
+        if task.request.retries >= task.max_retries:
             remediate.give_up(remediation_id, exc)
             return Remediation.State.FAILED
-        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+        raise task.retry(countdown=_backoff(task.request.retries), exc=exc) from exc
 
 
 def _backoff(retries: int) -> int:
@@ -75,8 +75,8 @@ def sweep_remediations() -> None:
     """Beat: queue again the remediations committed but never run or whose worker went silent,
     give up those that died too often, and delete access keys past their grace period."""
     forward, backward = remediate.stale()
-    for pk in forward + backward:
-        remediation = Remediation.objects.get(pk=pk)
+    silent = Remediation.objects.only("uuid", "attempts").in_bulk(forward + backward)
+    for pk, remediation in silent.items():
         if remediation.attempts >= remediate.MAX_ATTEMPTS:
             remediate.abandon(pk)
             continue
