@@ -12,8 +12,10 @@ TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_UR
 # The browser tests (tests/e2e) drive Debian's Chromium; Playwright's own browser download
 # cannot be fetched here, so `playwright install` is never run.
 CHROMIUM := /usr/bin/chromium
+# bench/campaign.py drives the reviewer's page with Debian's wrk.
+WRK := /usr/bin/wrk
 
-.PHONY: demo test lint check services browser bench clean
+.PHONY: demo test lint check services browser wrk bench reliability clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -27,6 +29,10 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-reliability: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test,reliability]'
 	touch $@
 
 # Without DATABASE_URL and CELERY_BROKER_URL: SQLite under var/ and tasks run in-process.
@@ -71,21 +77,38 @@ services: $(VENV)/.installed-test
 	done
 	@$(BIN)/python -m config.createdb "$(TEST_DATABASE_URL)"
 
-# apt-get install alone first: `apt-get update` only when the package lists are missing or old.
-browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
+# Debian's package $(1) when $(2) is missing: apt-get install alone first, `apt-get update` only
+# when the package lists are missing or old; as root, or through sudo.
+define apt_install
+	@if [ ! -x $(2) ]; then \
 		sudo=""; \
 		if [ "$$(id -u)" != 0 ]; then \
 			command -v sudo >/dev/null \
-				|| { echo "$(CHROMIUM) is missing: install Debian's chromium as root" >&2; exit 1; }; \
+				|| { echo "$(2) is missing: install Debian's $(1) as root" >&2; exit 1; }; \
 			sudo=sudo; \
 		fi; \
-		install="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium"; \
+		install="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)"; \
 		$$install || { $$sudo apt-get update -q && $$install; }; \
 	fi
+endef
 
-bench: $(VENV)/.installed-test services
+browser:
+	$(call apt_install,chromium,$(CHROMIUM))
+
+wrk:
+	$(call apt_install,wrk,$(WRK))
+
+bench: $(VENV)/.installed-test services wrk
 	$(TEST_ENV) $(BIN)/python bench/collect.py
+	$(TEST_ENV) $(BIN)/python bench/campaign.py
+
+# The long fault and load runs (tests marked `reliability`; `make test` runs the fast ones):
+# worker kills, Redis restarts under a thousand queued tasks, every hostile filter value, and
+# 40 reviewers deciding for 10 minutes on a 100,000-item campaign. Redis is started by the tests
+# themselves on RELIABILITY_REDIS_PORT (6391), never the shared 6379. Figures land in
+# test-artifacts/reliability/load.json; docs/reliability.md reports the last full run.
+reliability: $(VENV)/.installed-reliability services
+	$(TEST_ENV) $(BIN)/pytest -m reliability -s tests/reliability
 
 clean:
 	rm -rf $(VENV) var

@@ -32,3 +32,12 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["action", "actor", "object", "since", "until"]
+
+
+def as_recorded(query) -> dict[str, str]:
+    """The filters of a query as the trail keeps them: a NUL, which PostgreSQL cannot store in
+    JSON and only a hand-made URL holds, becomes U+FFFD rather than failing the page."""
+    return {
+        key.replace("\x00", "\ufffd"): value.replace("\x00", "\ufffd")
+        for key, value in query.items()
+    }

@@ -9,6 +9,8 @@ whole chain from some row on shows against the last checkpoint.
 
 import hashlib
 import json
+import secrets
+import uuid
 from datetime import UTC
 
 from django.conf import settings
@@ -117,3 +119,78 @@ class AuditCheckpoint(models.Model):
                 "event_count": self.event_count,
             }
         ).encode()
+
+
+def _webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Webhook(models.Model):
+    """An address told of chosen events as they happen: a ticketing system, a SIEM, a chat.
+
+    Each delivery is signed with the webhook's secret (HMAC-SHA256 over the timestamp and the
+    body), so the receiver can tell it came from Attest and was not replayed later.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    url = models.URLField(_("URL"), max_length=2000, help_text=_("HTTPS, in production."))
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=100,
+        default=_webhook_secret,
+        help_text=_("Give it to the receiver, which checks each delivery's signature with it."),
+    )
+    events = models.JSONField(_("events"), default=list)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+
+    def __str__(self):
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or being sent) to one webhook; tried until delivered or given up."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Given up")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    # No database constraint: audit events are never deleted, and their table refuses changes.
+    event = models.ForeignKey(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    name = models.CharField(_("event"), max_length=64)
+    payload = models.JSONField()
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status = models.PositiveIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            # The sweeper's search for deliveries whose retry was lost.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="pending"),
+                name="audit_delivery_pending",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} to {self.webhook}"

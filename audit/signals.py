@@ -1,10 +1,13 @@
-"""Sign-ins, failed sign-ins, sign-outs, users and their roles go into the audit trail."""
+"""Sign-ins, failed sign-ins, lockouts, sign-outs, users and their roles go into the audit
+trail."""
 
+from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from audit.trail import record
 
@@ -24,6 +27,21 @@ def _logged_out(sender, request, user, **kwargs):
 def _login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))[:150]
     record("auth.login_failed", actor_name=username or "anonymous", after={"username": username})
+
+
+@receiver(user_locked_out, dispatch_uid="audit-locked-out")
+def _locked_out(sender, request, username, ip_address, **kwargs):
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:
+        # A try while already locked: recorded as the failed sign-in it is, not a new lockout.
+        return
+    username = str(username or "")[:150]
+    until = timezone.now() + settings.AXES_COOLOFF_TIME
+    record(
+        "auth.locked_out",
+        actor_name=username or "anonymous",
+        after={"username": username, "failures": failures, "locked_until": until.isoformat()},
+    )
 
 
 # Users and their roles: who may do what is configuration an auditor asks about.

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from audit.filters import AuditEventFilter
+from audit.filters import AuditEventFilter, as_recorded
 from audit.models import AuditEvent
 from audit.trail import record
 
@@ -20,7 +20,7 @@ def event_list(request):
     query.pop("page", None)
     with transaction.atomic():
         # Who looked at the trail is part of the trail.
-        record("audit.viewed", after={"filters": {k: v for k, v in request.GET.items()}})
+        record("audit.viewed", after={"filters": as_recorded(request.GET)})
     return render(
         request,
         "audit/event_list.html",

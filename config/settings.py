@@ -52,7 +52,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "config.apps.AttestConfig",
     "audit",
     "inventory",
@@ -61,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Serves static files from gunicorn in production; Django's own serving needs DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,6 +78,8 @@ MIDDLEWARE = [
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a refused sign-in of a locked account into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +124,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: a locked account is refused before its password is looked at.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins in a row lock the username, whether or not such a user exists (so the answer
+# tells nobody which accounts exist), and the address they came from, for the minutes below;
+# audit.signals records the lockout.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The lockout ends when it said it would, however often someone keeps trying meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"
+AXES_VERBOSE = False
+
+# A session ends after SESSION_IDLE_MINUTES without a request (each request starts the count
+# again), at sign-out, and when its user is deactivated (config.sessions).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 15, minimum=1)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 # The language of e-mails, and of pages for a browser that asks for neither English nor
 # Japanese; each person can switch in the page header (a cookie keeps the choice).
@@ -149,6 +179,77 @@ LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS only, unless DEBUG: plain HTTP is redirected, and browsers are told to come back over
+# HTTPS alone (HSTS). Behind a proxy that ends TLS, SECURE_PROXY_SSL_HEADER names the header in
+# which it says so, e.g. X-Forwarded-Proto (the proxy must set it on every request).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts and styles only from Attest's own static files: no inline script or style, no eval
+# (htmx is told so in base.html), no other site, and no page of Attest inside a frame.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# The REST API under /api/: the same roles and scoping as the pages. Service users send
+# `Authorization: Token <key>`; the browser's session works too (with its CSRF token).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "PAGE_SIZE": 100,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Attest API",
+    "DESCRIPTION": "Access reviews of AWS IAM: inventory, campaigns, decisions, remediation and "
+    "the audit trail, under the same roles as the web pages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.document_errors",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "PrincipalKindEnum": "inventory.models.Principal.Kind",
+        "RightKindEnum": "inventory.models.Right.Kind",
+        "ItemDecisionEnum": "reviews.models.ReviewItem.Decision",
+        "DecisionEnum": ["keep", "revoke", "reduce"],
+    },
+}
 
 # Celery. Without CELERY_BROKER_URL tasks run in-process (the embedded default of `make demo`).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
@@ -212,6 +313,11 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": timedelta(hours=6),
             "options": {"expires": 60 * 60},
         },
+        "sweep-webhooks": {
+            "task": "audit.tasks.sweep_webhooks",
+            "schedule": timedelta(minutes=5),
+            "options": {"expires": 4 * 60},
+        },
         "sweep-remediations": {
             "task": "reviews.tasks.sweep_remediations",
             "schedule": timedelta(minutes=5),
@@ -236,12 +342,15 @@ AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 10, minimum=1)
 AWS_RETRY_MODE = env_choice("AWS_RETRY_MODE", "standard", ("standard", "adaptive"))
 AWS_ROLE_SESSION_NAME = env_str("AWS_ROLE_SESSION_NAME", "attest-collector")
 # Access Advisor calls made at once per account, and jobs left waiting at once per account.
-COLLECT_CONCURRENCY = env_int("COLLECT_CONCURRENCY", 4, minimum=1)
+COLLECT_CONCURRENCY = env_int("COLLECT_CONCURRENCY", 16, minimum=1)
 ACCESS_ADVISOR_JOB_WINDOW = env_int("ACCESS_ADVISOR_JOB_WINDOW", 100, minimum=1)
 ACCESS_ADVISOR_POLL_SECONDS = env_float("ACCESS_ADVISOR_POLL_SECONDS", 2.0)
 ACCESS_ADVISOR_POLL_MAX_SECONDS = env_float("ACCESS_ADVISOR_POLL_MAX_SECONDS", 20.0)
 ACCESS_ADVISOR_TIMEOUT_SECONDS = env_float("ACCESS_ADVISOR_TIMEOUT_SECONDS", 900.0, minimum=1)
 CREDENTIAL_REPORT_TIMEOUT_SECONDS = env_float("CREDENTIAL_REPORT_TIMEOUT_SECONDS", 120.0, minimum=1)
+
+# Seconds an outgoing webhook's receiver has to answer.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=1)
 
 # E-mail for reminders and escalations, e.g. smtp+tls://user:password@smtp.example.com:587.
 # Without it, e-mails are written to the console.
@@ -263,5 +372,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        # Lockouts are warnings; every sign-in's bookkeeping is not worth a line.
+        "axes": {"level": "WARNING"},
+    },
 }

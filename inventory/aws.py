@@ -1,6 +1,8 @@
 """The one module that talks to AWS. Everything outside it sees plain dicts and `AwsError`.
 
-Clients have explicit timeouts and botocore's retries (standard or adaptive mode) for throttling.
+Clients have explicit timeouts and botocore's retries (standard or adaptive mode) for throttling,
+and each client paces itself once AWS throttles it (`Pacer`): AWS limits requests per account, so
+a collection's threads share their client's pace rather than each backing off alone.
 Every client honours the AWS SDK's own `AWS_ENDPOINT_URL`, which is how tests and demos point
 Attest at an AWS emulator. Each account is read through one session: Attest's own credentials, or
 a role assumed with the account's ExternalId and refreshed before it expires.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -103,6 +105,79 @@ class CallLog:
             return max(0, self._attempts - sum(self._calls.values()))
 
 
+class Pacer:
+    """Paces one client's requests to the rate AWS accepts from the account.
+
+    Requests go out unpaced until AWS throttles the client while it is busy (at least `BUSY`
+    answers in the last second; a quieter client is left to botocore's back-off alone). From
+    then on they leave evenly spaced at `rate` a second, found as TCP finds a link's capacity:
+    it starts from what AWS accepted in the last second and doubles each second until the next
+    throttle; after that each throttle takes 5% off (at most once a second, so throttles
+    answered together count once) and each second without one adds a request a second, so the
+    pace stays just under AWS's limit. Threads sharing the client wait their turn instead of
+    each backing off on its own, which left the account idle while every thread slept and let
+    calls run out of attempts.
+    """
+
+    BUSY = 5
+    DECREASE = 0.95
+    MINIMUM = 0.5
+
+    def __init__(self, clock=time.monotonic, sleep=time.sleep):
+        self.rate: float | None = None
+        self._clock = clock
+        self._sleep = sleep
+        self._starting = False
+        self._sent = float("-inf")
+        self._lowered_at = float("-inf")
+        self._accepted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def attach(self, client) -> None:
+        # First: a handler that answers in place of AWS (an emulator in process) would
+        # otherwise answer before the request waited for its slot.
+        client.meta.events.register_first("before-send", self.before_send)
+        client.meta.events.register("needs-retry", self.on_answer)
+
+    def before_send(self, **kwargs) -> None:
+        # No slots are booked ahead: each waiting request looks again at the current rate when
+        # it wakes, so a pace that rises (or falls) applies to the requests already waiting.
+        while True:
+            with self._lock:
+                if self.rate is None:
+                    return
+                now = self._clock()
+                interval = 1 / self.rate
+                wait = self._sent + interval - now
+                if wait < 0.001:
+                    # Up to one interval late keeps the schedule; later, the client was idle.
+                    self._sent = self._sent + interval if wait > -interval else now
+                    return
+            self._sleep(wait)
+
+    def on_answer(self, response=None, **kwargs) -> None:
+        # Returns None always: a needs-retry handler's value would ask botocore to retry.
+        if response is None:  # no answer at all (connection error): says nothing of the pace
+            return
+        throttled = response[1].get("Error", {}).get("Code") in THROTTLING_CODES
+        with self._lock:
+            now = self._clock()
+            while self._accepted and self._accepted[0] < now - 1:
+                self._accepted.popleft()
+            if not throttled:
+                self._accepted.append(now)
+                if self.rate is not None:
+                    self.rate += 1 if self._starting else 1 / self.rate
+            elif now - self._lowered_at >= 1 and (
+                self.rate is not None or len(self._accepted) >= self.BUSY
+            ):
+                measured = self.rate is None or self._starting
+                base = len(self._accepted) if measured else self.rate
+                self._starting = self.rate is None
+                self.rate = max(self.MINIMUM, base * self.DECREASE)
+                self._lowered_at = now
+
+
 def client_config() -> Config:
     return Config(
         connect_timeout=settings.AWS_CONNECT_TIMEOUT,
@@ -193,6 +268,7 @@ class AwsSession:
 
     def _attach(self, client):
         self.calls.attach(client)
+        Pacer().attach(client)
         return client
 
     def client(self, service: str):

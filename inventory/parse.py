@@ -469,7 +469,12 @@ class SnapshotBuilder:
         if "\x00" in text:
             line = text.count("\n", 0, text.index("\x00")) + 1
             raise ParseError(f"{where}: line {line}", "holds a NUL character, not text")
-        rows = list(csv.reader(io.StringIO(text)))
+        # newline="": the csv module reads line ends itself, a lone CR included.
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise ParseError(f"{where}: line {reader.line_num}", f"not CSV ({exc})") from None
         if not rows:
             raise ParseError(where, "the credential report is empty")
         header = rows[0]

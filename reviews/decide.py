@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audit.models import canonical_json
-from audit.trail import record
+from audit.trail import record, record_many
+from config import bulk
 from inventory.models import Right
 from reviews import remediate
 from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
@@ -30,6 +33,8 @@ MAX_REASON = 2000
 # Control characters other than tab and newlines have no place in a reason an auditor reads.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SYSTEM_NAME = "Attest (default outcome)"
+# Items closed at a time.
+CLOSE_CHUNK = 2000
 
 
 class Refused(Exception):
@@ -164,7 +169,7 @@ def decide(
         _refusal_recorded(exc, user, item)
         raise
     with transaction.atomic():
-        _apply(item, user, choice, version=version, seconds=seconds_to_decide, bulk_size=1)
+        _apply([(item, choice, version, seconds_to_decide)], user)
     item.refresh_from_db()
     return item
 
@@ -175,7 +180,7 @@ def decide_many(items: list[ReviewItem], user, choice: Choice) -> int:
     for item in items:
         try:
             _check_reviewer(item, user)
-            checked.append((item, clean_choice(item, choice)))
+            checked.append((item, clean_choice(item, choice), item.version, None))
         except Refused as exc:
             _refusal_recorded(exc, user, item)
             raise Refused(
@@ -184,63 +189,114 @@ def decide_many(items: list[ReviewItem], user, choice: Choice) -> int:
                 item=item,
             ) from exc
     with transaction.atomic():
-        for item, cleaned in checked:
-            _apply(item, user, cleaned, version=item.version, seconds=None, bulk_size=len(items))
+        _apply(checked, user)
     return len(checked)
 
 
-def _apply(item, user, choice: Choice, *, version, seconds, bulk_size) -> None:
+def _apply(entries: list[tuple], user) -> None:
+    """Write the decisions of `entries`, each (item, cleaned choice, version the decision was
+    made on, seconds to decide), with their Decision rows and audit events.
+
+    The same UPDATEs, rows and events for one item or ten thousand, in a number of queries that
+    does not grow with them: items are updated in groups that share a version and a choice, each
+    group's row count checked, and the Decision rows and events are inserted in batches.
+    """
     now = timezone.now()
-    before = {"decision": item.decision, "stage": item.stage, "reviewer": _name(item.reviewer)}
-    updated = ReviewItem.objects.filter(
-        pk=item.pk,
-        version=item.version if version is None else version,
-        reviewer=user,
-        campaign__state=Campaign.State.ACTIVE,
-    ).update(
-        decision=choice.decision,
-        decided_at=now,
-        keep_until=choice.keep_until,
-        version=F("version") + 1,
+    bulk_size = len(entries)
+    groups: dict[tuple, list[ReviewItem]] = defaultdict(list)
+    for item, choice, version, _seconds in entries:
+        expected = item.version if version is None else version
+        groups[(expected, choice.decision, choice.keep_until)].append(item)
+    for (version, decision, keep_until), members in groups.items():
+        pks = [item.pk for item in members]
+        # The campaign is checked through a subquery, not a join: Django turns an UPDATE with a
+        # join into `WHERE id IN (SELECT ...)`, and PostgreSQL then re-checks only the id on a
+        # row a concurrent decision just changed, so every one of several simultaneous edits
+        # would land. On one table it re-checks `version` on the row it waited for.
+        updated = ReviewItem.objects.filter(
+            # One array rather than a placeholder per item: psycopg parses a query of 10,000
+            # placeholders for longer than PostgreSQL takes to run it.
+            pk__in=RawSQL("SELECT unnest(%s::bigint[])", [pks]),
+            version=version,
+            reviewer=user,
+            campaign__in=Campaign.objects.filter(state=Campaign.State.ACTIVE).values("pk"),
+        ).update(decision=decision, decided_at=now, keep_until=keep_until, version=F("version") + 1)
+        if updated != len(pks):
+            done = set(
+                ReviewItem.objects.filter(pk__in=pks, decided_at=now).values_list("pk", flat=True)
+            )
+            stale = next(item for item in members if item.pk not in done)
+            stale.refresh_from_db()
+            raise Refused(
+                _("Someone changed this item while you looked at it: here is its current state."),
+                code="stale",
+                item=stale,
+            )
+    bulk.insert(
+        Decision,
+        [
+            Decision(
+                item=item,
+                decision=choice.decision,
+                reason=choice.reason,
+                keep=list(choice.keep),
+                keep_until=choice.keep_until,
+                decided_by=user,
+                decided_by_name=user.get_username(),
+                decided_at=now,
+                stage=item.stage,
+                seconds_to_decide=seconds,
+                bulk_size=bulk_size,
+                shown_sha256=shown_sha256(item),
+            )
+            for item, choice, _version, seconds in entries
+        ],
     )
-    if updated != 1:
-        item.refresh_from_db()
-        raise Refused(
-            _("Someone changed this item while you looked at it: here is its current state."),
-            code="stale",
-            item=item,
-        )
-    Decision.objects.create(
-        item=item,
-        decision=choice.decision,
-        reason=choice.reason,
-        keep=list(choice.keep),
-        keep_until=choice.keep_until,
-        decided_by=user,
-        decided_by_name=user.get_username(),
-        decided_at=now,
-        stage=item.stage,
-        seconds_to_decide=seconds,
-        bulk_size=bulk_size,
-        shown_sha256=shown_sha256(item),
-    )
-    after = {
-        "decision": choice.decision,
-        "reason": choice.reason,
-        "keep": list(choice.keep),
-        "keep_until": choice.keep_until,
-        "stage": item.stage,
-        "bulk_size": bulk_size,
-    }
-    next_stage = _next_stage(item, choice.decision)
-    if next_stage is not None:
-        reviewer = (
-            get_user_model().objects.filter(pk=next_stage["reviewer"], is_active=True).first()
-        )
-        if reviewer is not None and item_is_own_access(reviewer, item):
-            reviewer = None
-        ReviewItem.objects.filter(pk=item.pk).update(
-            stage=next_stage["number"],
+    changes = []
+    passing: dict[tuple, list[int]] = defaultdict(list)
+    reviewers: dict[int, object] = {}
+    # Items alike share one before and one after: the audit trail makes each plain JSON once.
+    befores: dict[tuple, dict] = {}
+    afters: dict[tuple, dict] = {}
+    for item, choice, _version, _seconds in entries:
+        key = (item.decision, item.stage, item.reviewer_id)
+        if key not in befores:
+            befores[key] = {
+                "decision": item.decision,
+                "stage": item.stage,
+                "reviewer": _name(item.reviewer),
+            }
+        before = befores[key]
+        key = (choice, item.stage)
+        if key not in afters:
+            afters[key] = {
+                "decision": choice.decision,
+                "reason": choice.reason,
+                "keep": list(choice.keep),
+                "keep_until": choice.keep_until,
+                "stage": item.stage,
+                "bulk_size": bulk_size,
+            }
+        after = afters[key]
+        next_stage = _next_stage(item, choice.decision)
+        if next_stage is not None:
+            after = dict(after)  # its own: it names the next stage
+            if next_stage["reviewer"] not in reviewers:
+                reviewers[next_stage["reviewer"]] = (
+                    get_user_model()
+                    .objects.filter(pk=next_stage["reviewer"], is_active=True)
+                    .first()
+                )
+            reviewer = reviewers[next_stage["reviewer"]]
+            if reviewer is not None and item_is_own_access(reviewer, item):
+                reviewer = None
+            passing[(next_stage["number"], reviewer)].append(item.pk)
+            after["passed_to_stage"] = next_stage["number"]
+            after["next_reviewer"] = _name(reviewer)
+        changes.append((item, before, after))
+    for (number, reviewer), pks in passing.items():
+        ReviewItem.objects.filter(pk__in=pks).update(
+            stage=number,
             reviewer=reviewer,
             reviewer_source=(
                 ReviewItem.ReviewerSource.STAGE if reviewer else ReviewItem.ReviewerSource.NONE
@@ -249,12 +305,12 @@ def _apply(item, user, choice: Choice, *, version, seconds, bulk_size) -> None:
             decided_at=None,
             version=F("version") + 1,
         )
-        after["passed_to_stage"] = next_stage["number"]
-        after["next_reviewer"] = _name(reviewer)
-    record("decision.made", item, actor=user, before=before, after=after)
-    if item.campaign.rules.get("remediation_start") == RemediationStart.AFTER_DECISION:
+    record_many("decision.made", changes, actor=user)
+    for item, _before, after in changes:
+        if item.campaign.rules.get("remediation_start") != RemediationStart.AFTER_DECISION:
+            continue
         try:
-            if next_stage is None:
+            if "passed_to_stage" not in after:
                 remediate.plan_item(item, user)
             else:
                 remediate.cancel_for_item(item, user)
@@ -330,33 +386,43 @@ def close(campaign: Campaign, by=None) -> dict:
         applied: dict[str, int] = {}
         # Locked, and read again once a decision being written commits: a reviewer's decision
         # that lands while the campaign closes stands, rather than being overwritten here.
-        pending = list(campaign.items.filter(decision="").select_for_update().order_by("pk"))
-        decisions = []
-        for item in pending:
-            decision = outcome
-            if outcome == "recommendation":
-                decision = item.recommendation if item.recommendation != "none" else "keep"
-            applied[decision] = applied.get(decision, 0) + 1
-            item.decision, item.decided_at = decision, now
-            item.version += 1
-            decisions.append(
-                Decision(
-                    item=item,
-                    decision=decision,
-                    reason=_("No decision by the due date: the campaign's default outcome."),
-                    keep=item.facts.get("keep", []) if decision == "reduce" else [],
-                    decided_by_name=SYSTEM_NAME,
-                    decided_at=now,
-                    stage=item.stage,
-                    bulk_size=len(pending),
-                    system=True,
-                    shown_sha256=shown_sha256(item),
-                )
-            )
-        ReviewItem.objects.bulk_update(
-            pending, ["decision", "decided_at", "version"], batch_size=1000
+        pending = list(
+            campaign.items.filter(decision="")
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        Decision.objects.bulk_create(decisions, batch_size=1000)
+        reason = _("No decision by the due date: the campaign's default outcome.")
+        # In chunks: the items of a large campaign, with what each reviewer was shown, would
+        # not fit in a worker's memory at once.
+        for chunk in _chunks(pending, CLOSE_CHUNK):
+            decisions, outcomes = [], defaultdict(list)
+            for item in ReviewItem.objects.filter(pk__in=chunk).order_by("pk"):
+                decision = outcome
+                if outcome == "recommendation":
+                    decision = item.recommendation if item.recommendation != "none" else "keep"
+                applied[decision] = applied.get(decision, 0) + 1
+                outcomes[decision].append(item.pk)
+                decisions.append(
+                    Decision(
+                        item=item,
+                        decision=decision,
+                        reason=reason,
+                        keep=item.facts.get("keep", []) if decision == "reduce" else [],
+                        decided_by_name=SYSTEM_NAME,
+                        decided_at=now,
+                        stage=item.stage,
+                        bulk_size=len(pending),
+                        system=True,
+                        shown_sha256=shown_sha256(item),
+                    )
+                )
+            # One UPDATE per outcome rather than one per item.
+            for decision, pks in outcomes.items():
+                ReviewItem.objects.filter(pk__in=pks).update(
+                    decision=decision, decided_at=now, version=F("version") + 1
+                )
+            bulk.insert(Decision, decisions)
         record(
             "campaign.closed",
             campaign,
@@ -367,6 +433,11 @@ def close(campaign: Campaign, by=None) -> dict:
         remediate.plan_campaign(campaign, by)
     campaign.refresh_from_db()
     return applied
+
+
+def _chunks(values: list, size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def decisions_sha256(campaign: Campaign) -> str:

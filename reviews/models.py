@@ -494,6 +494,28 @@ class ReviewItem(models.Model):
     def is_decided(self):
         return self.decision != self.Decision.PENDING
 
+    # Django's own get_FOO_display() translates every label of the field at each call: a page
+    # of 50 items calls them hundreds of times.
+    def get_principal_kind_display(self):
+        return _choice_label(Principal.Kind, self.principal_kind)
+
+    def get_right_kind_display(self):
+        return _choice_label(Right.Kind, self.right_kind)
+
+    def get_recommendation_display(self):
+        return _choice_label(Recommendation, self.recommendation)
+
+    def get_decision_display(self):
+        return _choice_label(ReviewItem.Decision, self.decision)
+
+
+def _choice_label(choices: type[models.TextChoices], value: str):
+    """The label of a stored choice, or the value itself when it is not (any longer) one."""
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
+
 
 class Decision(models.Model):
     """One decision on an item, kept forever: the latest is the item's current one."""
@@ -534,6 +556,8 @@ class Reminder(models.Model):
         REMINDER = "reminder", _("Reminder")
         ESCALATION = "escalation", _("Escalation")
         MANUAL = "manual", _("Sent by the manager")
+        # No e-mail: the day a campaign was found overdue, told to the webhooks that asked.
+        OVERDUE = "overdue", _("Overdue notice")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="reminders")
     recipient = models.ForeignKey(

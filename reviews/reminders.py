@@ -106,8 +106,39 @@ def send_due_reminders(today: date | None = None) -> int:
         if days_left < 0 and (-days_left - 1) % ESCALATE_EVERY_DAYS == 0:
             undecided = campaign.items.filter(decision="").count()
             if undecided:
+                _overdue(campaign, today, undecided)
                 sent += _send(campaign, campaign.owner, Reminder.Kind.ESCALATION, today, undecided)
     return sent
+
+
+def _overdue(campaign: Campaign, day: date, undecided: int) -> None:
+    """Record, once that day, that the campaign is overdue (webhooks tell of it); whether or not
+    its manager has an e-mail address."""
+    by_reviewer = {
+        reviewer.get_username(): count for reviewer, count in _undecided_by_reviewer(campaign)
+    }
+    try:
+        with transaction.atomic():
+            Reminder.objects.create(
+                campaign=campaign,
+                recipient=campaign.owner,
+                kind=Reminder.Kind.OVERDUE,
+                on_day=day,
+                undecided=undecided,
+            )
+            record(
+                "campaign.overdue",
+                campaign,
+                actor_name="system",
+                after={
+                    "due": campaign.due_date,
+                    "undecided": undecided,
+                    "undecided_by_reviewer": by_reviewer,
+                    "without_active_reviewer": undecided - sum(by_reviewer.values()),
+                },
+            )
+    except IntegrityError:
+        pass  # recorded already today
 
 
 def remind_now(campaign: Campaign, by) -> int:

@@ -8,7 +8,7 @@ moto 5.2 emulates IAM, STS and Organizations well enough to collect an account f
 - AssumeRole hands out credentials for any role, whether it exists or not and whatever ExternalId
   its trust policy requires;
 - ListAccounts answers an empty list outside an organization, where AWS refuses;
-- nothing is ever throttled.
+- nothing is ever throttled, and every answer comes at once.
 
 `emulate()` adds all of this to moto's IAM, STS and Organizations response classes, in process
 (under `mock_aws`) and in a moto server started by `moto_server()` in the same process, and
@@ -17,6 +17,8 @@ yields the `Emulator` through which a test seeds and steers it:
     with mock_aws(), emulate() as aws:
         aws.usage[arn] = [service_usage("s3", "Amazon S3", last=USED, actions=[...])]
         aws.throttle("GetAccountAuthorizationDetails", times=2)
+        aws.limit(20)      # each account: 20 requests a second, beyond which AWS throttles
+        aws.latency = 0.04  # every answer takes 40 ms, as over a network
 
 Access Advisor answers are what the test seeded, never random: a job is IN_PROGRESS until its
 `polls_to_complete`th poll, then COMPLETED with the principal's seeded services (none if nothing
@@ -28,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -155,11 +158,19 @@ class Emulator:
     failing_jobs: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Every request received, by operation, throttled ones included.
     requests: Counter[str] = field(default_factory=Counter)
+    # The requests answered Throttling, by operation (told to by `throttle`, or over the limit).
+    throttled: Counter[str] = field(default_factory=Counter)
+    # Seconds before each answer (refusals included): the network's and AWS's time per call.
+    latency: float = 0.0
     # Operation -> what happens in AWS as a request of it arrives (see `before`).
     hooks: dict[str, list] = field(default_factory=dict)
     # Access Advisor jobs by JobId.
     jobs: dict[str, Job] = field(default_factory=dict)
-    _throttled: Counter[str] = field(default_factory=Counter)
+    _to_throttle: Counter[str] = field(default_factory=Counter)
+    # Per account, AWS's request limit as a token bucket: (rate a second, burst), and the
+    # account's (tokens, when last filled).
+    _limit: tuple[float, float] | None = None
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # Steering -----------------------------------------------------------------------------------
@@ -168,7 +179,15 @@ class Emulator:
         """The next `times` requests of `operation` answer HTTP 400 Throttling, which botocore
         retries."""
         with self._lock:
-            self._throttled[operation] += times
+            self._to_throttle[operation] += times
+
+    def limit(self, rate: float | None, burst: float | None = None) -> None:
+        """Each account may make `rate` requests a second (after a burst of `burst`, one
+        second's worth unless told); the requests beyond answer HTTP 400 Throttling, as AWS's
+        per-account throttling does. None lifts the limit."""
+        with self._lock:
+            self._limit = None if rate is None else (rate, rate if burst is None else burst)
+            self._buckets.clear()
 
     def before(self, operation: str, action) -> None:
         """Run `action()` each time a request of `operation` arrives, before it is answered:
@@ -231,15 +250,34 @@ class Emulator:
 
     # Answers ------------------------------------------------------------------------------------
 
-    def _received(self, operation: str) -> None:
+    def _received(self, operation: str, account_id: str) -> None:
         with self._lock:
             self.requests[operation] += 1
             hooks = list(self.hooks.get(operation, []))
-            if self._throttled[operation] > 0:
-                self._throttled[operation] -= 1
+            if self._to_throttle[operation] > 0:
+                self._to_throttle[operation] -= 1
+                refused = True
+            else:
+                refused = not self._take_token(account_id)
+            if refused:
+                self.throttled[operation] += 1
                 raise throttling()
         for action in hooks:
             action()
+
+    def _take_token(self, account_id: str) -> bool:
+        """Whether the account's bucket has a request left (called holding the lock)."""
+        if self._limit is None:
+            return True
+        rate, burst = self._limit
+        now = time.monotonic()
+        tokens, filled = self._buckets.get(account_id, (burst, now))
+        tokens = min(burst, tokens + (now - filled) * rate)
+        if tokens < 1:
+            self._buckets[account_id] = (tokens, now)
+            return False
+        self._buckets[account_id] = (tokens - 1, now)
+        return True
 
     def _start_job(self, account_id: str, arn: str) -> Job:
         with self._lock:
@@ -397,15 +435,19 @@ def _get_account_authorization_details(self: IamResponse) -> ActionResult:
 
 
 def _call_action(original):
-    """Before moto answers: count the request, throttle it if told to, refuse AssumeRole as AWS
-    would. The error goes back as an HTTP answer, through botocore's parsing and retries."""
+    """Before moto answers: wait the latency, count the request, throttle it if told to or over
+    the account's limit, refuse AssumeRole as AWS would. The error goes back as an HTTP answer,
+    through botocore's parsing and retries."""
 
     def call_action(self):
         action = self._get_action()
+        emulator = _emulator()
+        if emulator.latency:
+            time.sleep(emulator.latency)
         try:
-            _emulator()._received(action)
+            emulator._received(action, self.current_account)
             if action == "AssumeRole":
-                _emulator()._check_assume_role(
+                emulator._check_assume_role(
                     self._get_param("RoleArn"), self._get_param("ExternalId")
                 )
         except Refusal as exc:

@@ -18,6 +18,9 @@ def pytest_configure(config):
             "the tests run on PostgreSQL: use `make test`, or set DATABASE_URL "
             "(and CELERY_BROKER_URL) as the Makefile does"
         )
+    # The test client and the live server speak plain HTTP, which production redirects to
+    # HTTPS; set before the live server loads its middleware, which keeps the value it reads.
+    settings.SECURE_SSL_REDIRECT = False
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +29,15 @@ def _tasks_in_process():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+@pytest.fixture
+def eager_retries():
+    """Celery runs an eager task's retries in place only when it does not propagate errors;
+    a worker would run them after their countdown."""
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = settings.CELERY_TASK_EAGER_PROPAGATES
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +100,36 @@ def account(db, reviewer):
 def other_account(db):
     """An account nobody in the world above owns."""
     return factories.collected_account(account_id="444455556666", name="marketing-prod")
+
+
+@pytest.fixture
+def api():
+    """A REST API client signed in as the user with a token of theirs (or anonymous)."""
+    from rest_framework.test import APIClient
+
+    from config.models import ApiToken
+
+    def client_of(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            _token, key = ApiToken.issue(user, "tests")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return client_of
+
+
+@pytest.fixture
+def api_queries():
+    """How many queries an API GET takes once its token was used (a token's first use in a
+    minute also writes when it was used)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(client, url) -> int:
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    return count

@@ -32,17 +32,20 @@ from reviews import launch as launching
 from reviews import remediate
 from reviews.aggregates import Median
 from reviews.decide import Refused, close, reassign, sign_off
+from reviews.filters import ItemLookups
 from reviews.models import (
     Campaign,
     CampaignDefinition,
     Decision,
     Outcome,
     Recommendation,
+    Reminder,
     ReviewItem,
     SignOff,
     period_start,
 )
 from reviews.reminders import remind_now
+from reviews.views.reviewer import paginate
 
 PAGE_SIZE = 50
 CAMPAIGNS_PER_PAGE = 25
@@ -185,9 +188,7 @@ class NewCampaignForm(forms.Form):
         else:
             if not cleaned.get("name"):
                 period = period_start(definition.cadence, today)
-                cleaned["name"] = (
-                    f"{definition.name} {launching._period_label(definition.cadence, period)}"
-                )
+                cleaned["name"] = launching.period_name(definition, period)
             if not cleaned.get("due_date") and "due_date" not in self.errors:
                 cleaned["due_date"] = today + timedelta(days=definition.review_days)
         return cleaned
@@ -413,7 +414,9 @@ def _dashboard(
     context["pace"] = _pace(campaign)
     context["quick_seconds"] = QUICK_MEDIAN_SECONDS
     context["bulk_share"] = round(BULK_SHARE * 100)
-    context["last_reminder"] = campaign.reminders.aggregate(last=Max("sent_at"))["last"]
+    context["last_reminder"] = campaign.reminders.exclude(kind=Reminder.Kind.OVERDUE).aggregate(
+        last=Max("sent_at")
+    )["last"]
     orphans_open = items.filter(reviewer__isnull=True, decision="")
     context["orphan_count"] = orphan_row["undecided"] if orphan_row else 0
     context["orphans"] = []
@@ -439,7 +442,7 @@ def _decided():
     return Count("pk", filter=Q(decision__in=DECIDED))
 
 
-class ItemFilter(django_filters.FilterSet):
+class ItemFilter(ItemLookups, django_filters.FilterSet):
     q = django_filters.CharFilter(
         label=gettext_lazy("Principal or right contains"), method="filter_text", max_length=200
     )
@@ -483,17 +486,6 @@ class ItemFilter(django_filters.FilterSet):
         self.filters["account"].extra["choices"] = accounts
         self.filters["reviewer"].extra["choices"] = [("none", _("Nobody (orphans)")), *reviewers]
 
-    def filter_text(self, queryset, name, value):
-        return queryset.filter(Q(principal_name__icontains=value) | Q(right_label__icontains=value))
-
-    def filter_reviewer(self, queryset, name, value):
-        if value == "none":
-            return queryset.filter(reviewer__isnull=True)
-        return queryset.filter(reviewer__username=value)
-
-    def filter_decision(self, queryset, name, value):
-        return queryset.filter(decision="" if value == "undecided" else value)
-
 
 @require_GET
 def campaign_items(request, campaign_uuid):
@@ -519,7 +511,7 @@ def campaign_items(request, campaign_uuid):
         accounts=[(account_id, f"{name} ({account_id})") for account_id, name in accounts],
         reviewers=[(name, name) for name in reviewers],
     )
-    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filters.qs, request.GET.get("page"), PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -15,7 +15,6 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,6 +31,7 @@ from reviews.models import Campaign, Remediation, ReviewItem
 from reviews.reduce import diff_rows
 from reviews.views import manager
 from reviews.views.manager import MANAGE, OVERSEE, PAGE_SIZE
+from reviews.views.reviewer import paginate
 
 State = Remediation.State
 # What is still moving in AWS, or about to: the summary on the dashboard polls while any is.
@@ -147,7 +147,7 @@ def remediation_list(request, campaign_uuid):
             for row in accounts
         ],
     )
-    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filters.qs, request.GET.get("page"), PAGE_SIZE)
     for remediation in page.object_list:
         remediation.last_request_id = last_request_id(remediation)
     query = request.GET.copy()

@@ -47,6 +47,7 @@ from reviews.decide import (
     reason_required,
     reassign,
 )
+from reviews.filters import ItemLookups
 from reviews.models import Campaign, Decision, Recommendation, Remediation, ReviewItem
 from reviews.reduce import ReductionError, diff_rows
 from reviews.remediate import replacement_document, reviewed_documents
@@ -134,6 +135,16 @@ def _prepare(items, user):
     return items
 
 
+def paginate(queryset, number, per_page: int = PAGE_SIZE):
+    """The page `number` of the ordered queryset, in two queries besides the count: the ids of
+    the page, sorted with nothing else, then the page's rows. Sorting whole items (each carries
+    what its reviewer is shown) of a large campaign would spill to disk on every page."""
+    page = Paginator(queryset.values_list("pk", flat=True), per_page).get_page(number)
+    rows = queryset.in_bulk(list(page.object_list))
+    page.object_list = [rows[pk] for pk in page.object_list]
+    return page
+
+
 def _safe_next(request, fallback: str) -> str:
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
@@ -150,7 +161,7 @@ def _when(value: str | None):
 # The queue --------------------------------------------------------------------------------------
 
 
-class QueueFilter(django_filters.FilterSet):
+class QueueFilter(ItemLookups, django_filters.FilterSet):
     q = django_filters.CharFilter(
         label=gettext_lazy("Principal or right contains"), method="filter_text", max_length=200
     )
@@ -208,9 +219,6 @@ class QueueFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         self.filters["campaign"].extra["choices"] = campaigns
         self.filters["account"].extra["choices"] = accounts
-
-    def filter_text(self, queryset, name, value):
-        return queryset.filter(Q(principal_name__icontains=value) | Q(right_label__icontains=value))
 
     def filter_status(self, queryset, name, value):
         if value == "undecided":
@@ -284,7 +292,7 @@ def _queue_filter(request, progress: list[dict]) -> QueueFilter:
 def _queue_context(request, *, chosen=(), bulk=None) -> dict:
     progress = _progress(request.user)
     filters = _queue_filter(request, progress)
-    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filters.qs, request.GET.get("page"))
     _prepare(page.object_list, request.user)
     query = request.GET.copy()
     query.pop("page", None)
@@ -491,6 +499,9 @@ class DecisionForm(forms.Form):
         self.fields["keep"].choices = [(value, value) for value in keep_choices(item)]
 
     def error_message(self) -> str:
+        if "reason" in self.errors:
+            # A NUL pasted into the reason: say so, rather than blame the page's age.
+            return self.errors["reason"][0]
         if "keep" in self.errors:
             return _("The right does not allow some of what you chose to keep.")
         if "keep_until" in self.errors:

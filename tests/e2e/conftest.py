@@ -6,6 +6,9 @@ context, so no cookie or storage leaks from one journey into the next. The live 
 thread of this process: settings changed here, eager Celery tasks and Django's locmem outbox
 are shared with it.
 
+Every page runs under Attest's Content-Security-Policy, and a journey during which the browser
+refused anything under it fails: each `securitypolicyviolation` event is reported to the test.
+
 `shot(page, name)` writes a full-page screenshot to test-artifacts/screenshots/NAME.png (ignored
 by git) for a person to look at; a failing test leaves one named after it there too.
 """
@@ -32,6 +35,21 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
+# Runs in every document before its own scripts: tells the test what the policy refused.
+WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    window.reportCspViolation({
+        directive: event.effectiveDirective,
+        blocked: event.blockedURI,
+        page: event.documentURI,
+        source: event.sourceFile,
+        line: event.lineNumber,
+        column: event.columnNumber,
+        sample: event.sample,
+        element: event.target && event.target.outerHTML ? event.target.outerHTML.slice(0, 300) : "",
+    });
+}, true);
+"""
 
 
 def pytest_collection_modifyitems(items):
@@ -80,10 +98,20 @@ def _plain_http_cookies(settings):
 
 
 @pytest.fixture
-def page(browser, live_server, request):
+def csp_violations():
+    """What the Content-Security-Policy refused in the test's pages; it must stay empty."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, request, csp_violations):
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-GB")
     # Auto-waiting gives up sooner than Playwright's 30 s: every page here answers at once.
     context.set_default_timeout(10_000)
+    context.expose_binding(
+        "reportCspViolation", lambda source, violation: csp_violations.append(violation)
+    )
+    context.add_init_script(WATCH_CSP)
     page = context.new_page()
     yield page
     failed = f"failed-{request.node.name}"
@@ -92,6 +120,7 @@ def page(browser, live_server, request):
     else:
         _screenshot_path(failed).unlink(missing_ok=True)
     context.close()
+    assert not csp_violations, f"the Content-Security-Policy refused: {csp_violations}"
 
 
 def _screenshot_path(name: str) -> Path:

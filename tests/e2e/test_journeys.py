@@ -57,6 +57,13 @@ def matching(count: int) -> str:
     return f"{count} items match; 1\u2013{count} shown."
 
 
+def htmx_idle(page) -> None:
+    """Wait until htmx has swapped in an answer and made its new content live: a change made
+    to a control swapped in a moment ago would otherwise go unheard."""
+    busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+    page.wait_for_function(f"() => !document.querySelector('{busy}')")
+
+
 def back_to(page, campaign) -> None:
     """To the campaign's page, through the breadcrumb."""
     crumbs = page.get_by_role("navigation", name="Breadcrumb")
@@ -147,6 +154,7 @@ def test_reviewer_works_through_their_queue_with_the_keyboard(page, live_server,
     # Each filter swaps the results, filters included: the next one waits for the first.
     page.get_by_label("Recommendation").select_option(label="Reduce")
     expect(page.get_by_text(matching(3))).to_be_visible()
+    htmx_idle(page)
     page.get_by_label("Status").select_option(label="Undecided")
     expect(page.get_by_text(matching(2))).to_be_visible()
     expect(page).to_have_url(re.compile(r"recommendation=reduce.*status=undecided"))
@@ -453,8 +461,18 @@ def test_auditor_downloads_the_evidence_and_it_verifies(
     link = page.get_by_role("link", name="Download the evidence (ZIP)")
     expect(link).to_be_visible()
     shot(page, "auditor-campaign-signed-off")
+    link.click()
+
+    # The package tells who can do what in AWS: the download asks for the password again.
+    expect(page.get_by_role("heading", name=f"Evidence of {finished.name}")).to_be_visible()
+    button = page.get_by_role("button", name="Download the evidence (ZIP)")
+    page.get_by_label("Your password").fill("not my password")
+    button.click()
+    expect(page.get_by_text("The password is not right.")).to_be_visible()
+    assert not AuditEvent.objects.filter(action="evidence.exported").exists()
+    page.get_by_label("Your password").fill(PASSWORD)
     with page.expect_download() as download:
-        link.click()
+        button.click()
     name = download.value.suggested_filename
     assert name.startswith(f"attest-evidence-{finished.uuid}-final-")
     assert name.endswith(".zip")

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from inventory.aws import AwsError, AwsSession, CallLog, IamReader, NoSuchEntity
+from inventory.aws import AwsError, AwsSession, CallLog, IamReader, NoSuchEntity, Pacer
 from tests.aws_emulator import FAKE_CREDENTIALS, emulate, without_retry_delays
 
 ACCOUNT_ID = "123456789012"
@@ -292,3 +292,86 @@ def test_an_unreachable_endpoint_becomes_an_aws_error(settings, monkeypatch):
     assert failure.value.operation == "GetCallerIdentity"
     assert failure.value.code == "EndpointConnectionError"
     assert "127.0.0.1:9" in failure.value.message
+
+
+# Pacing ------------------------------------------------------------------------------------------
+
+ANSWERED = (None, {"ResponseMetadata": {"RequestId": "r"}})
+THROTTLED = (None, {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}})
+
+
+class Clock:
+    """A clock that moves only when told to or when slept on."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def busy_pacer(answers_in_last_second: int) -> tuple[Pacer, Clock]:
+    clock = Clock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    for _ in range(answers_in_last_second):
+        pacer.before_send()
+        pacer.on_answer(response=ANSWERED)
+        clock.now += 0.9 / answers_in_last_second
+    return pacer, clock
+
+
+def test_a_busy_client_aws_throttles_then_sends_evenly_at_the_rate_aws_accepted():
+    pacer, clock = busy_pacer(20)
+
+    pacer.on_answer(response=THROTTLED)
+    for _ in range(3):
+        pacer.before_send()
+
+    assert pacer.rate == pytest.approx(19)  # 20 accepted in the last second, less 5%
+    assert clock.slept == pytest.approx([1 / 19, 1 / 19])
+
+
+def test_throttles_answered_together_lower_the_pace_once():
+    pacer, _ = busy_pacer(20)
+
+    for _ in range(16):
+        pacer.on_answer(response=THROTTLED)
+
+    assert pacer.rate == pytest.approx(19)
+
+
+def test_the_pace_climbs_back_while_aws_accepts_and_settles_just_under_its_limit():
+    pacer, clock = busy_pacer(20)
+    pacer.on_answer(response=THROTTLED)
+    # Starting: the pace doubles each second until AWS throttles again...
+    for _ in range(19):
+        clock.now += 1 / 19
+        pacer.on_answer(response=ANSWERED)
+    assert pacer.rate == pytest.approx(38)
+    clock.now += 0.05
+    # ...which sets it under what AWS accepted in the last second; from then on a throttle
+    # takes 5% off and a second without one adds a request a second.
+    pacer.on_answer(response=THROTTLED)
+    assert pacer.rate == pytest.approx(19 * 0.95)
+    clock.now += 1
+    pacer.on_answer(response=THROTTLED)
+    assert pacer.rate == pytest.approx(19 * 0.95 * 0.95)
+    for _ in range(17):
+        pacer.on_answer(response=ANSWERED)
+    assert pacer.rate == pytest.approx(19 * 0.95 * 0.95 + 1, abs=0.05)
+
+
+def test_a_quiet_client_throttled_once_is_left_to_botocore_back_off():
+    pacer, clock = busy_pacer(2)
+
+    pacer.on_answer(response=THROTTLED)
+    pacer.before_send()
+    pacer.before_send()
+
+    assert pacer.rate is None
+    assert clock.slept == []

@@ -404,6 +404,26 @@ def test_throttled_calls_are_retried_and_the_run_completes(aws, world, own_accou
     assert {k: run.counts[k] for k in World.COUNTS} == World.COUNTS
 
 
+def test_an_account_aws_holds_to_a_request_rate_is_collected_completely_by_many_threads(
+    aws, own_account, settings
+):
+    # Each thread backing off on its own ran out of attempts here; paced together they do not.
+    settings.COLLECT_CONCURRENCY = 16
+    settings.AWS_MAX_ATTEMPTS = 4
+    iam = aws.session().client("iam")
+    for i in range(30):
+        iam.create_user(UserName=f"user-{i:02d}")
+    aws.limit(50, burst=5)
+
+    run = run_collection(own_account)
+
+    assert run.status == CollectionRun.Status.COMPLETE, run.errors
+    assert sum(aws.throttled.values()) > 0
+    assert run.counts["users"] == 30
+    assert run.api_calls["GenerateServiceLastAccessedDetails"] == 30
+    assert own_account.current_run == run
+
+
 def test_throttling_beyond_the_retries_fails_the_run_and_the_previous_run_stays_current(
     aws, world, own_account, settings
 ):

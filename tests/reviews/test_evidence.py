@@ -59,9 +59,9 @@ MEMORY_BOUND = 8 * 1024 * 1024
 # Helpers ----------------------------------------------------------------------------------------
 
 
-def export(campaign, by=None) -> bytes:
+def export(campaign, by=None, language=None) -> bytes:
     stream = io.BytesIO()
-    evidence.build(campaign, stream, by=by)
+    evidence.build(campaign, stream, by=by, language=language)
     return stream.getvalue()
 
 
@@ -477,6 +477,58 @@ def test_an_audit_trail_changed_before_the_export_is_named_by_event(signed):
     )
 
 
+# In the reader's language -----------------------------------------------------------------------
+
+# What people read; every other file is for programs, and the same in every language.
+READ_BY_PEOPLE = {"README.md", "VERIFY.md", "summary.html"}
+
+
+def test_a_japanese_package_reads_in_japanese_and_holds_the_same_data(signed, manager):
+    english = members(export(signed, by=manager))
+    package = export(signed, by=manager, language="ja")
+    japanese = members(package)
+
+    assert problems(package) == []
+    summary = japanese["summary.html"].decode()
+    assert '<html lang="ja">' in summary
+    assert "<h2>キャンペーン</h2>" in summary
+    assert "<h2>このパッケージの確認方法</h2>" in summary
+    signed_at = signed.signoff.signed_at.astimezone(UTC)
+    assert f"確定版: max.manager が {signed_at:%Y/%m/%d %H:%M} (UTC) に承認しました。" in summary
+    assert "<td>維持</td>" in summary
+    assert "<th>レビュアー</th>" in summary
+    assert "<td>取り消し</td><td>検証済み</td>" in summary  # the remediation's names, translated
+    assert STATEMENT in summary  # what people wrote stays as they wrote it
+    assert "Final: signed off" not in summary
+    assert "Population" not in summary
+    assert f"Final: signed off by max.manager on {signed_at:%Y-%m-%d %H:%M} UTC." in (
+        english["summary.html"].decode()
+    )
+    readme = japanese["README.md"].decode()
+    assert readme.startswith(f"# 証跡パッケージ: {signed.name}\n")
+    assert "確定版: max.manager が" in readme
+    guide = japanese["VERIFY.md"].decode()
+    assert guide.startswith("# Attest を使わずにこのパッケージを確認する方法\n")
+    code = re.compile(r"```(?:sh|python)\n.*?```", re.DOTALL)
+    assert code.findall(guide) == code.findall(english["VERIFY.md"].decode())
+
+    # Byte for byte, but for two files: the English package's export is itself in the audit
+    # trail, so the Japanese package's extract runs one event (and checkpoint) further; and each
+    # manifest lists its own package's files.
+    assert set(japanese) == set(english)
+    differ = {"manifest.json", "audit/events.jsonl", "audit/checkpoints.json"}
+    same = sorted(set(english) - READ_BY_PEOPLE - differ)
+    assert len(same) == 20
+    assert [name for name in same if japanese[name] != english[name]] == []
+    assert japanese["audit/events.jsonl"].startswith(english["audit/events.jsonl"])
+    assert [event["action"] for event in events_of(japanese)[len(events_of(english)) :]] == [
+        "evidence.exported"
+    ]
+    manifests = [json.loads(files["manifest.json"]) for files in (english, japanese)]
+    assert manifests[0].keys() == manifests[1].keys()
+    assert manifests[1]["campaign"] == manifests[0]["campaign"]
+
+
 # Checking it without Attest ---------------------------------------------------------------------
 
 
@@ -638,6 +690,27 @@ def test_export_evidence_writes_a_package_that_verify_evidence_accepts(signed, t
     assert err.getvalue() == "reports/status.csv: its SHA-256 does not match the manifest\n"
 
 
+def test_export_evidence_writes_the_language_it_is_told_or_the_installations(
+    campaign, tmp_path, settings
+):
+    target = tmp_path / "evidence.zip"
+    export_to = [str(campaign.uuid), "--output", str(target)]
+
+    def summary(*args) -> str:
+        call_command("export_evidence", *export_to, *args, stdout=io.StringIO())
+        assert evidence.verify(target) == []
+        return members(target.read_bytes())["summary.html"].decode()
+
+    settings.LANGUAGE_CODE = "en"
+    assert "<h2>The campaign</h2>" in summary()
+    assert "<h2>キャンペーン</h2>" in summary("--language", "ja")
+    settings.LANGUAGE_CODE = "ja"
+    assert "<h2>キャンペーン</h2>" in summary()
+    assert "<h2>The campaign</h2>" in summary("--language", "en")
+    with pytest.raises(CommandError, match="invalid choice: 'fr'"):
+        summary("--language", "fr")
+
+
 def test_export_evidence_refuses_clearly_and_leaves_no_file(
     campaign, manager, tmp_path, monkeypatch
 ):
@@ -688,8 +761,11 @@ def url(campaign):
     return reverse("reviews:evidence", args=[campaign.uuid])
 
 
+PASSWORD = "correct horse battery staple"
+
+
 def download(client, campaign) -> tuple[object, bytes]:
-    response = client.get(url(campaign))
+    response = client.post(url(campaign), {"password": PASSWORD})
     assert response.status_code == 200
     return response, b"".join(response.streaming_content)
 
@@ -716,6 +792,21 @@ def test_a_signed_off_campaign_downloads_as_final(client, auditor, signed):
     response, package = download(client, signed)
     assert "-final-" in response["Content-Disposition"]
     assert json.loads(members(package)["manifest.json"])["interim"] is False
+
+
+def test_the_download_is_in_the_language_of_whoever_downloads_it(client, auditor, signed, settings):
+    client.force_login(auditor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ja"
+    mark = audit_mark()
+
+    _, package = download(client, signed)
+
+    assert problems(package) == []
+    files = members(package)
+    assert '<html lang="ja">' in files["summary.html"].decode()
+    assert files["README.md"].decode().startswith(f"# 証跡パッケージ: {signed.name}\n")
+    [event] = events_since(mark)
+    assert event.after["language"] == "ja"
 
 
 def test_the_download_records_itself_and_changes_nothing_else(client, auditor, signed):
@@ -753,9 +844,28 @@ def test_a_draft_or_unknown_campaign_has_no_evidence(client, auditor, account, m
     assert client.get(url(Campaign(uuid="00000000-0000-4000-8000-000000000000"))).status_code == 404
 
 
-def test_the_download_refuses_a_post(client, auditor, campaign):
+def test_the_download_asks_for_the_password_again_and_refuses_a_wrong_one(
+    client, auditor, campaign
+):
     client.force_login(auditor)
-    assert client.post(url(campaign)).status_code == 405
+    mark = audit_mark()
+    asked = client.get(url(campaign))
+    assert asked.status_code == 200
+    assert "Your password" in asked.text
+    assert "no-store" in asked["Cache-Control"]
+
+    refused = client.post(url(campaign), {"password": "not my password"})
+    assert refused.status_code == 200
+    assert refused["Content-Type"].startswith("text/html")
+    assert "The password is not right." in refused.text
+    assert client.post(url(campaign)).status_code == 200  # no password: the form again
+    assert events_since(mark) == []
+
+
+def test_the_download_refuses_other_methods(client, auditor, campaign):
+    client.force_login(auditor)
+    assert client.put(url(campaign)).status_code == 405
+    assert client.delete(url(campaign)).status_code == 405
 
 
 def test_the_campaign_page_offers_the_download_to_those_who_oversee(

@@ -11,14 +11,12 @@ from datetime import timedelta
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from django.conf import settings as django_settings
 from django.db.models import F
 from django.utils import timezone
 from moto import mock_aws
 from moto.iam.models import iam_backends
 
 from audit.models import AuditEvent
-from config import celery_app
 from inventory import policies
 from inventory.aws import AwsSession
 from inventory.models import AwsAccount, Right
@@ -79,15 +77,6 @@ def sandbox(world, reviewer):
 def run_tasks(django_capture_on_commit_callbacks):
     """What is queued after commit runs (eagerly, in process) when the block ends."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
-def eager_retries():
-    """Celery runs an eager task's retries in place only when it does not propagate errors;
-    a worker would run them after their countdown."""
-    celery_app.conf.task_eager_propagates = False
-    yield
-    celery_app.conf.task_eager_propagates = django_settings.CELERY_TASK_EAGER_PROPAGATES
 
 
 def campaign_over(account, manager, **rules) -> Campaign:

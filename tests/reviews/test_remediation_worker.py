@@ -130,13 +130,23 @@ class Worker:
     """`celery -A config worker` with a prefork pool, in a process group of its own so that it
     can be killed with its pool processes, as a host going down kills them."""
 
-    def __init__(self, url: str, log: Path, concurrency: int, name: str):
+    def __init__(
+        self,
+        url: str,
+        log: Path,
+        concurrency: int,
+        name: str,
+        *,
+        broker_url: str = BROKER_URL,
+        environment: dict[str, str] | None = None,
+    ):
         env = {
             **os.environ,
             **aws_environment(url),
             "DATABASE_URL": worker_database_url(),
             "DATABASE_CONN_MAX_AGE": "0",
-            "CELERY_BROKER_URL": BROKER_URL,
+            "CELERY_BROKER_URL": broker_url,
+            **(environment or {}),
         }
         for variable in ("CELERY_BROKER_WRITE_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(variable, None)

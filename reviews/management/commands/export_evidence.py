@@ -3,6 +3,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from reviews import evidence
@@ -18,6 +19,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("id", help="The campaign's id, as launch_campaign printed it.")
         parser.add_argument("--output", required=True, help="The ZIP file to write.")
+        parser.add_argument(
+            "--language",
+            choices=[code for code, _ in settings.LANGUAGES],
+            default=settings.LANGUAGE_CODE,
+            help="The language of README.md, VERIFY.md and summary.html; every other file is the "
+            "same in every language. Default: LANGUAGE_CODE (%(default)s).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -37,7 +45,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write {output}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(handle, "w+b") as stream:
-                manifest = evidence.build(campaign, stream)
+                manifest = evidence.build(campaign, stream, language=options["language"])
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(partial, output)
