@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -9,14 +10,19 @@ from audit.webhooks import EVENTS
 
 
 class WebhookForm(forms.ModelForm):
-    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=2000,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+    )
     events = forms.MultipleChoiceField(
         label=_("events"), choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
         model = Webhook
-        fields = ["name", "url", "events", "active", "secret"]
+        fields = ["name", "url", "events", "active"]
 
 
 @admin.register(Webhook)
@@ -26,6 +32,9 @@ class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "url", "active", "created_at"]
     list_filter = ["active"]
+    fields = ["name", "url", "events", "active", "secret"]
+    # Made with the webhook; shown here for the receiver, never typed in.
+    readonly_fields = ["secret"]
 
     def save_model(self, request, obj, form, change):
         state = {"name": obj.name, "url": obj.url, "events": obj.events, "active": obj.active}

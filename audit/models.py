@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -133,7 +134,12 @@ class Webhook(models.Model):
     """
 
     name = models.CharField(_("name"), max_length=100)
-    url = models.URLField(_("URL"), max_length=2000, help_text=_("HTTPS, in production."))
+    url = models.URLField(
+        _("URL"),
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text=_("HTTPS, in production."),
+    )
     secret = models.CharField(
         _("signing secret"),
         max_length=100,

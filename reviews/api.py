@@ -5,6 +5,8 @@ rules, the refusal of one's own access and the check that the item did not chang
 client read it (its `version`, also sent as the ETag) hold here as they do in the browser.
 """
 
+from datetime import timedelta
+
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -35,6 +37,8 @@ from reviews.models import (
 MANAGE = "reviews.manage_campaign"
 OVERSEE = "reviews.view_campaign"
 DECIDED = [value for value in ReviewItem.Decision.values if value]
+# The largest version the database holds.
+MAX_VERSION = 2**31 - 1
 # A bulk request names at most this many items; larger sets go in several requests.
 MAX_BULK = 10_000
 # How a refusal of `reviews.decide` reads in HTTP.
@@ -158,7 +162,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
                     or launching.period_name(definition, period),
                     owner=request.user,
                     due_date=launch.validated_data.get("due_date")
-                    or today + timezone.timedelta(days=definition.review_days),
+                    or today + timedelta(days=definition.review_days),
                     definition=definition,
                     period=period,
                     by=request.user,
@@ -275,6 +279,7 @@ class DecideSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_VERSION,
         help_text="The item's version the decision is made on; or send it as If-Match.",
     )
 
@@ -306,7 +311,7 @@ def _if_match(request) -> int | None:
     if not header:
         return None
     value = header.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_VERSION):
         raise ValidationError({"If-Match": _('Send the ETag the item came with, e.g. "3".')})
     return int(value)
 

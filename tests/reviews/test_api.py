@@ -246,9 +246,13 @@ def test_bad_decision_bodies_name_what_is_wrong(api, campaign, items, reviewer):
     response = _decide(client, items[0], {"decision": "approve", "version": 1})
     assert response.status_code == 400
     assert "decision" in response.json()
-    response = _decide(client, items[0], {"decision": "keep", "version": 1}, HTTP_IF_MATCH="x")
+    for etag in ("x", '"²"', '"99999999999"', '"0"'):
+        response = _decide(client, items[0], {"decision": "keep"}, HTTP_IF_MATCH=etag)
+        assert response.status_code == 400
+        assert "If-Match" in response.json()
+    response = _decide(client, items[0], {"decision": "keep", "version": 2**40})
     assert response.status_code == 400
-    assert "If-Match" in response.json()
+    assert "version" in response.json()
     response = client.post(
         f"/api/items/{items[0].uuid}/decision/", "{not json", content_type="application/json"
     )
