@@ -17,7 +17,9 @@ The campaign is closed before the last pages and the export (the unanswered item
 default outcome, and their remediations wait for approval), so that they show it whole.
 
 Run with `make bench`. It uses a database of its own, `<DATABASE_URL's name>_bench_campaign`,
-made anew, and needs `wrk` (the Makefile installs it).
+made anew, and needs `wrk` (the Makefile installs it). While working on one figure,
+`--keep` reuses the database of an earlier run (its inventory, and its open campaign unless the
+launch is measured again) and `--only launch --only queue` measures those figures alone.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ACCOUNT_ID = "210987654321"
 SERVICES = 20
+FIGURES = ("launch", "queue", "pages", "bulk", "close")
 
 
 def _database_url() -> tuple[str, dict]:
@@ -66,7 +69,9 @@ def _environment(static_root: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
 
-def _setup_django(static_root: str, *, fresh: bool) -> str:
+def _setup_django(static_root: str, *, fresh: bool, keep: bool = False) -> tuple[str, bool]:
+    """The bench database's name, and whether it was made anew: with `keep`, the database of an
+    earlier run is kept if it holds the inventory (it is migrated, in case the code moved on)."""
     url, config = _database_url()
     _environment(static_root)
     name = url.rsplit("/", 1)[1]
@@ -81,19 +86,32 @@ def _setup_django(static_root: str, *, fresh: bool) -> str:
             dbname="postgres",
             autocommit=True,
         ) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+            ).fetchone()
+            if keep and exists:
+                fresh = False
+            else:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+                )
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     import django
 
     django.setup()
     # Each sign-in of the benchmark's clients would log a line.
     logging.getLogger("axes").setLevel(logging.WARNING)
-    if fresh:
+    if fresh or keep:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-    return name
+    if keep and not fresh:
+        from inventory.models import AwsAccount
+
+        if not AwsAccount.objects.filter(account_id=ACCOUNT_ID).exists():
+            raise SystemExit(f"{name} holds no inventory of an earlier run: run without --keep")
+    return name, fresh
 
 
 # The inventory ----------------------------------------------------------------------------------
@@ -180,6 +198,49 @@ def build_world(principals: int, rights_each: int, reviewers: int):
     save_snapshot(run, synthetic_snapshot(principals, rights_each, reviewers))
     _analyze()
     return manager, team, account
+
+
+def existing_world(reviewers: int):
+    """The manager, reviewers and account of an earlier run's database (--keep)."""
+    from django.contrib.auth import get_user_model
+
+    from inventory.models import AwsAccount
+
+    users = get_user_model().objects
+    team = [users.get(username=f"team-{k}") for k in range(reviewers)]
+    return users.get(username="max.manager"), team, AwsAccount.objects.get(account_id=ACCOUNT_ID)
+
+
+def open_campaign():
+    """The campaign an earlier run launched and left open with nothing decided (--keep), or
+    None."""
+    from reviews.models import Campaign
+
+    return (
+        Campaign.objects.filter(name="Bench", state=Campaign.State.ACTIVE)
+        .exclude(items__decided_at__isnull=False)
+        .last()
+    )
+
+
+def drop_open_campaigns() -> None:
+    """The open campaigns of earlier runs, removed before another launch (--keep), so that the
+    reviewers' queues hold one campaign. Audit events name them without a foreign key."""
+    from django.db import connection
+
+    from reviews.models import Campaign
+
+    for campaign in Campaign.objects.filter(name="Bench", state=Campaign.State.ACTIVE):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM reviews_decision WHERE item_id IN "
+                "(SELECT id FROM reviews_reviewitem WHERE campaign_id = %s)",
+                [campaign.pk],
+            )
+            cursor.execute("DELETE FROM reviews_reviewitem WHERE campaign_id = %s", [campaign.pk])
+        campaign.accounts.clear()
+        campaign.runs.clear()
+        campaign.delete()
 
 
 def _analyze() -> None:
@@ -490,6 +551,19 @@ def main():
     parser.add_argument("--seconds", type=int, default=15, help="of wrk for each page")
     parser.add_argument("--connections", type=int, default=4, help="of wrk")
     parser.add_argument("--repeat", type=int, default=5, help="requests of each page in-process")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=FIGURES,
+        help="measure this figure alone (repeatable); 'close' closes the campaign, then measures "
+        "the closed pages and the export",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse the database of an earlier run (and its open campaign, unless the launch is "
+        "measured) rather than make it anew; the sizes must be the same",
+    )
     parser.add_argument("--export", nargs=2, metavar=("CAMPAIGN", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--static-root", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -498,49 +572,74 @@ def main():
         export_child(*args.export)
         return
 
+    only = set(args.only or FIGURES)
     workdir = tempfile.mkdtemp(prefix="attest-bench-")
     try:
         static_root = os.path.join(workdir, "static")
-        database = _setup_django(static_root, fresh=True)
+        database, fresh = _setup_django(static_root, fresh=True, keep=args.keep)
         items = args.principals * args.rights
         print(
             f"# database {database}; {args.principals:,} principals of {args.rights} rights, "
             f"{args.reviewers} reviewers",
             flush=True,
         )
-        started = time.perf_counter()
-        manager, team, account = build_world(args.principals, args.rights, args.reviewers)
-        print(f"#   inventory written in {time.perf_counter() - started:.1f} s", flush=True)
+        if fresh:
+            started = time.perf_counter()
+            manager, team, account = build_world(args.principals, args.rights, args.reviewers)
+            print(f"#   inventory written in {time.perf_counter() - started:.1f} s", flush=True)
+        else:
+            manager, team, account = existing_world(args.reviewers)
+            print("#   inventory of an earlier run kept", flush=True)
 
-        campaign, ours, reference = measure_launch(manager, account)
-        assert campaign.item_count == items, campaign.item_count
-        print(
-            f"launch of a {items:,}-item campaign: {ours:.2f} s; INSERT ... SELECT of the same "
-            f"rows {reference:.2f} s; ratio {ours / reference:.2f}x (goal <= 3x)",
-            flush=True,
-        )
+        campaign = None if fresh else open_campaign()
+        if "launch" in only or campaign is None:
+            if not fresh:
+                drop_open_campaigns()
+            campaign, ours, reference = measure_launch(manager, account)
+            assert campaign.item_count == items, campaign.item_count
+            print(
+                f"launch of a {items:,}-item campaign: {ours:.2f} s; INSERT ... SELECT of the "
+                f"same rows {reference:.2f} s; ratio {ours / reference:.2f}x (goal <= 3x)",
+                flush=True,
+            )
+        else:
+            print(
+                f"#   campaign of an earlier run kept ({campaign.item_count:,} items)", flush=True
+            )
 
-        load = measure_load(team[2], args.seconds, args.connections)
-        (trivial_rate, trivial_p95), (rate, p95) = load["trivial"], load["queue"]
-        pages = measure_pages(campaign, team[2], manager, args.repeat)
-        queue_queries = [queries for _, _, queries in pages[0][1]]
-        constant = "constant" if len(set(queue_queries)) == 1 else "NOT constant"
-        print(
-            f"reviewer queue on the {items:,}-item campaign (gunicorn, 2 workers, wrk "
-            f"{args.connections} connections, loopback): {rate:.0f} req/s, p95 {p95:.0f} ms; "
-            f"trivial signed-in view {trivial_rate:.0f} req/s, p95 {trivial_p95:.0f} ms; "
-            f"ratio {rate / trivial_rate:.2f}x (goal >= 0.5x, p95 <= 150 ms); queries "
-            f"{'/'.join(map(str, queue_queries))} at pages "
-            f"{'/'.join(str(n) for n, _, _ in pages[0][1])}, {constant} (goal constant)",
-            flush=True,
-        )
+        pages = []
+        if "queue" in only:
+            load = measure_load(team[2], args.seconds, args.connections)
+            (trivial_rate, trivial_p95), (rate, p95) = load["trivial"], load["queue"]
+        if only & {"queue", "pages"}:
+            pages = measure_pages(campaign, team[2], manager, args.repeat)
+        if "queue" in only:
+            queue_queries = [queries for _, _, queries in pages[0][1]]
+            constant = "constant" if len(set(queue_queries)) == 1 else "NOT constant"
+            print(
+                f"reviewer queue on the {items:,}-item campaign (gunicorn, 2 workers, wrk "
+                f"{args.connections} connections, loopback): {rate:.0f} req/s, p95 {p95:.0f} ms; "
+                f"trivial signed-in view {trivial_rate:.0f} req/s, p95 {trivial_p95:.0f} ms; "
+                f"ratio {rate / trivial_rate:.2f}x (goal >= 0.5x, p95 <= 150 ms); queries "
+                f"{'/'.join(map(str, queue_queries))} at pages "
+                f"{'/'.join(str(n) for n, _, _ in pages[0][1])}, {constant} (goal constant)",
+                flush=True,
+            )
+        if "close" not in only:
+            for name, found, rows in pages:
+                times = ", ".join(f"page {n} {ms:.0f} ms/{q} queries" for n, ms, q in found)
+                size = "" if rows is None else f" ({rows:,} rows)"
+                print(f"page: {name}{size}: {times}", flush=True)
 
-        decided, ours, reference = measure_bulk(campaign, team[0])
-        print(
-            f"bulk decision on {decided:,} items: {ours:.2f} s; one UPDATE of the same rows "
-            f"{reference:.2f} s; ratio {ours / reference:.2f}x (goal <= 5x)",
-            flush=True,
-        )
+        if "bulk" in only:
+            decided, ours, reference = measure_bulk(campaign, team[0])
+            print(
+                f"bulk decision on {decided:,} items: {ours:.2f} s; one UPDATE of the same rows "
+                f"{reference:.2f} s; ratio {ours / reference:.2f}x (goal <= 5x)",
+                flush=True,
+            )
+        if "close" not in only:
+            return
 
         from reviews.decide import close
 

@@ -8,7 +8,48 @@ several times faster. SQLite (the demo) gets `bulk_create()`.
 
 from __future__ import annotations
 
+import json
+from functools import partial
+
 from django.db import connection, models
+from django.db.models.base import ModelState
+
+# PostgreSQL keeps jsonb in its own form, whatever the spacing it was sent with, and the rows
+# are new objects that hold no cycles: without the spaces and the cycle check, JSON is encoded
+# a tenth faster and sent shorter.
+_dumps = partial(json.dumps, separators=(",", ":"), check_circular=False)
+
+
+def new(model: type[models.Model], values: dict, related: dict | None = None) -> models.Model:
+    """An unsaved instance of `model` for `insert`: `values` by attribute name (`campaign_id`,
+    not `campaign`), the defaults of the other fields, and `related` objects already at hand
+    cached by field name. Nothing is checked: `Model.__init__` goes through each field's
+    descriptor and default, which costs more than the rest of an item of a launch."""
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    row = obj.__dict__
+    for attname, default, call in _defaults(model):
+        row[attname] = default() if call else default
+    row.update(values)
+    if related:
+        obj._state.fields_cache.update(related)
+    return obj
+
+
+_DEFAULTS: dict[type[models.Model], list[tuple[str, object, bool]]] = {}
+
+
+def _defaults(model: type[models.Model]) -> list[tuple[str, object, bool]]:
+    """Each concrete field's attribute and default: a callable default (uuid4, dict) is called
+    for each instance, any other is the field's own value, worked out once."""
+    if model not in _DEFAULTS:
+        _DEFAULTS[model] = [
+            (field.attname, field.default, True)
+            if field.has_default() and callable(field.default)
+            else (field.attname, field.get_default(), False)
+            for field in model._meta.concrete_fields
+        ]
+    return _DEFAULTS[model]
 
 
 def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool = False) -> None:
@@ -43,7 +84,7 @@ def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool 
                 row = obj.__dict__
                 copy.write_row(
                     [
-                        Jsonb(row[name])
+                        Jsonb(row[name], dumps=_dumps)
                         if name in json_fields and row[name] is not None
                         else row[name]
                         for name in names

@@ -141,6 +141,34 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"
 AXES_VERBOSE = False
 
+# Single sign-on through OpenID Connect (config.oidc), on when the issuer, the client and the
+# provider's endpoints are all set; password sign-in stays for break-glass administrators.
+# Endpoints are given, not discovered: Attest starts without asking the provider anything.
+# Setting of mozilla-django-oidc: the variable it comes from.
+_OIDC = {
+    "OIDC_ISSUER": "OIDC_ISSUER",
+    "OIDC_RP_CLIENT_ID": "OIDC_CLIENT_ID",
+    "OIDC_RP_CLIENT_SECRET": "OIDC_CLIENT_SECRET",
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": "OIDC_AUTHORIZATION_ENDPOINT",
+    "OIDC_OP_TOKEN_ENDPOINT": "OIDC_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT": "OIDC_USERINFO_ENDPOINT",
+    "OIDC_OP_JWKS_ENDPOINT": "OIDC_JWKS_ENDPOINT",
+}
+_oidc = {setting: env_str(variable) for setting, variable in _OIDC.items()}
+OIDC_ENABLED = any(_oidc.values())
+if OIDC_ENABLED:
+    _missing = [_OIDC[setting] for setting, value in _oidc.items() if not value]
+    if _missing:
+        raise ImproperlyConfigured(f"single sign-on needs every OIDC_ variable; missing {_missing}")
+    globals().update(_oidc)
+    AUTHENTICATION_BACKENDS.append("config.oidc.Backend")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "SSO")
+# Someone the provider vouches for who has no user here gets one with no role (false: refused).
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USERS", True)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email"
+OIDC_TIMEOUT = 10
+
 # A session ends after SESSION_IDLE_MINUTES without a request (each request starts the count
 # again), at sign-out, and when its user is deactivated (config.sessions).
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 15, minimum=1)

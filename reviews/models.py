@@ -476,8 +476,23 @@ class ReviewItem(models.Model):
         verbose_name = _("review item")
         verbose_name_plural = _("review items")
         indexes = [
-            # A reviewer's queue: their items, undecided first.
-            models.Index(fields=["reviewer", "decision"], name="reviews_item_queue"),
+            # A reviewer's queue: their items, undecided first, in the queue's order, so that a
+            # page's ids come from the index without sorting all the reviewer's items; with
+            # the campaign and account, so that the progress and the account choices are read
+            # from it alone.
+            models.Index(
+                fields=[
+                    "reviewer",
+                    "decision",
+                    "account_name",
+                    "principal_name",
+                    "right_kind",
+                    "right_key",
+                    "id",
+                ],
+                include=["campaign", "account_id"],
+                name="reviews_item_queue_order",
+            ),
             # A campaign's items by decision: progress, filters and the dashboard.
             models.Index(fields=["campaign", "decision"], name="reviews_item_campaign"),
             # A campaign's completion per reviewer.

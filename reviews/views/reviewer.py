@@ -123,8 +123,18 @@ def _seconds_to_decide(request, item: ReviewItem) -> int | None:
 
 def _prepare(items, user):
     """What rows and panels need besides the item: which decisions want a reason, whether it
-    can be reduced, whether the user decides it, and a token of when it was shown."""
+    can be reduced, whether the user decides it, a token of when it was shown, its URLs and
+    the labels of its controls."""
+    item_url, decide_url = _url_pattern("reviews:item"), _url_pattern("reviews:decide")
     for item in items:
+        item.url = item_url.format(item.uuid)
+        item.decide_url = decide_url.format(item.uuid)
+        names = {
+            "principal": item.principal_name,
+            "right": item.right_label or item.get_right_kind_display(),
+        }
+        item.select_label = _("Select %(principal)s: %(right)s") % names
+        item.decide_label = _("Decide %(principal)s: %(right)s") % names
         item.needs_reason = {
             decision: reason_required(item, decision)
             for decision in (ReviewItem.Decision.KEEP, ReviewItem.Decision.REVOKE)
@@ -135,11 +145,27 @@ def _prepare(items, user):
     return items
 
 
-def paginate(queryset, number, per_page: int = PAGE_SIZE):
+def _url_pattern(name: str) -> str:
+    """The URL of an item's view, with {} for the item's uuid: reversed once for a page's
+    fifty rows rather than once for each link of each row."""
+    marker = uuid_module.UUID(int=0)
+    return (
+        reverse(name, args=[marker])
+        .replace("{", "{{")
+        .replace("}", "}}")
+        .replace(str(marker), "{}")
+    )
+
+
+def paginate(queryset, number, per_page: int = PAGE_SIZE, count: int | None = None):
     """The page `number` of the ordered queryset, in two queries besides the count: the ids of
     the page, sorted with nothing else, then the page's rows. Sorting whole items (each carries
-    what its reviewer is shown) of a large campaign would spill to disk on every page."""
-    page = Paginator(queryset.values_list("pk", flat=True), per_page).get_page(number)
+    what its reviewer is shown) of a large campaign would spill to disk on every page. A
+    `count` the caller already knows saves counting the rows again."""
+    paginator = Paginator(queryset.values_list("pk", flat=True), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the instance's value takes its place
+    page = paginator.get_page(number)
     rows = queryset.in_bulk(list(page.object_list))
     page.object_list = [rows[pk] for pk in page.object_list]
     return page
@@ -246,18 +272,44 @@ class QueueFilter(ItemLookups, django_filters.FilterSet):
 
 
 def _progress(user) -> list[dict]:
-    """Each active campaign of the user's queue: their items in it, decided and in all."""
-    rows = list(
+    """Each active campaign of the user's queue: their items in it, decided and in all, and
+    the accounts they are in (`accounts`: id and name)."""
+    rows: dict = {}
+    # One query, by campaign and account, gives the progress and the account filter's choices:
+    # each reads the reviewer's every item.
+    for row in (
         _my_queue(user)
-        .values("campaign__uuid", "campaign__name", "campaign__due_date")
+        .values(
+            "campaign_id",
+            "campaign__uuid",
+            "campaign__name",
+            "campaign__due_date",
+            "account_id",
+            "account_name",
+        )
         .annotate(total=Count("pk"), done=Count("pk", filter=~Q(decision="")))
-        .order_by("campaign__due_date", "campaign__name")
-    )
+        .order_by("campaign__due_date", "campaign__name", "campaign_id", "account_id")
+    ):
+        campaign = rows.setdefault(
+            row["campaign_id"],
+            {
+                "campaign_id": row["campaign_id"],
+                "campaign__uuid": row["campaign__uuid"],
+                "campaign__name": row["campaign__name"],
+                "campaign__due_date": row["campaign__due_date"],
+                "total": 0,
+                "done": 0,
+                "accounts": [],
+            },
+        )
+        campaign["total"] += row["total"]
+        campaign["done"] += row["done"]
+        campaign["accounts"].append((row["account_id"], row["account_name"]))
     today = timezone.localdate()
-    for row in rows:
+    for row in rows.values():
         row["days_left"] = (row["campaign__due_date"] - today).days
         row["overdue"] = max(0, -row["days_left"])
-    return rows
+    return list(rows.values())
 
 
 def _progress_context(user) -> dict:
@@ -266,33 +318,50 @@ def _progress_context(user) -> dict:
 
 
 def _queue_filter(request, progress: list[dict]) -> QueueFilter:
-    mine = _my_queue(request.user)
-    accounts = (
-        mine.order_by("account_name", "account_id")
-        .values_list("account_id", "account_name")
-        .distinct()
+    """The queue's filters over the user's items of the campaigns in `progress` (active when
+    it was read), undecided first, the campaign due soonest first among them."""
+    order = ["decision", "campaign__due_date", "account_name", "principal_name"]
+    if len({row["campaign__due_date"] for row in progress}) < 2:
+        # One due date (the usual case) orders nothing: without it, the index of the queue
+        # gives the page's ids in order rather than a sort of all the reviewer's items.
+        order.remove("campaign__due_date")
+    mine = ReviewItem.objects.filter(
+        reviewer=request.user, campaign_id__in=[row["campaign_id"] for row in progress]
     )
+    accounts = sorted({account for row in progress for account in row["accounts"]}, key=_by_name)
     return QueueFilter(
         request.GET,
-        # Undecided first, the campaign due soonest first among them.
         queryset=mine.select_related("campaign", "reviewer").order_by(
-            "decision",
-            "campaign__due_date",
-            "account_name",
-            "principal_name",
-            "right_kind",
-            "right_key",
-            "pk",
+            *order, "right_kind", "right_key", "pk"
         ),
         campaigns=[(str(row["campaign__uuid"]), row["campaign__name"]) for row in progress],
         accounts=[(account_id, f"{name} ({account_id})") for account_id, name in accounts],
     )
 
 
+def _by_name(account: tuple[str, str]) -> tuple[str, str]:
+    account_id, name = account
+    return name, account_id
+
+
+def _known_count(filters: QueueFilter, progress: list[dict]) -> int | None:
+    """How many items the filters leave, when the progress already says: none is set but the
+    order (or one says undecided only). None otherwise, and the page counts them."""
+    if not filters.is_valid():
+        return None
+    chosen = {name for name, value in filters.form.cleaned_data.items() if value not in ("", None)}
+    chosen.discard("sort")
+    if not chosen:
+        return sum(row["total"] for row in progress)
+    if chosen == {"status"} and filters.form.cleaned_data["status"] == "undecided":
+        return sum(row["total"] - row["done"] for row in progress)
+    return None
+
+
 def _queue_context(request, *, chosen=(), bulk=None) -> dict:
     progress = _progress(request.user)
     filters = _queue_filter(request, progress)
-    page = paginate(filters.qs, request.GET.get("page"))
+    page = paginate(filters.qs, request.GET.get("page"), count=_known_count(filters, progress))
     _prepare(page.object_list, request.user)
     query = request.GET.copy()
     query.pop("page", None)
