@@ -48,14 +48,8 @@ class WebhookAdmin(admin.ModelAdmin):
             super().delete_model(request, obj)
 
 
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """What was sent where, and how it went: written by the deliveries only."""
-
-    list_display = ["created_at", "name", "webhook", "state", "attempts", "last_status"]
-    list_filter = ["state", "name", "webhook"]
-    list_select_related = ["webhook"]
-    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows Attest writes itself: the admin shows them, never adds, edits or deletes."""
 
     def has_add_permission(self, request):
         return False
@@ -65,3 +59,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """What was sent where, and how it went: written by the deliveries only."""
+
+    list_display = ["created_at", "name", "webhook", "state", "attempts", "last_status"]
+    list_filter = ["state", "name", "webhook"]
+    list_select_related = ["webhook"]
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]

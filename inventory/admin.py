@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from inventory.accounts import save_account
 from inventory.models import AwsAccount, CollectionRun
 
@@ -17,19 +18,10 @@ class AwsAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(CollectionRun)
-class CollectionRunAdmin(admin.ModelAdmin):
+class CollectionRunAdmin(ReadOnlyAdmin):
     """Runs are written by collections and imports only: the admin shows them, never edits."""
 
     list_display = ["account", "source", "status", "started_at", "finished_at", "requested_by_name"]
     list_filter = ["status", "source"]
     list_select_related = ["account"]
     search_fields = ["account__account_id", "account__name"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,6 +1,7 @@
 """Administrators add webhooks in the admin: only http(s) addresses, only known events, and every
 change of a webhook goes into the audit trail."""
 
+import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent, Webhook
@@ -31,3 +32,9 @@ def test_only_http_addresses_and_known_events_are_taken(admin_client):
     assert response.status_code == 200
     assert "events" in response.context["adminform"].form.errors
     assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize("model", ["audit_webhookdelivery", "inventory_collectionrun"])
+def test_rows_attest_writes_are_shown_in_the_admin_and_never_added(admin_client, account, model):
+    assert admin_client.get(reverse(f"admin:{model}_changelist")).status_code == 200
+    assert admin_client.get(reverse(f"admin:{model}_add")).status_code == 403

@@ -17,13 +17,12 @@ import psycopg
 import pytest
 import redis
 from django.db import connection
-from kombu import pools
 
 from audit import trail
 from audit.models import AuditEvent
-from config import celery_app
 from reviews.models import Decision
 from tests.aws_emulator import emulate, moto_server
+from tests.brokers import tasks_through
 from tests.reviews.test_remediation_worker import aws_environment
 
 # Never the machine's Redis on 6379: these tests stop and restart theirs.
@@ -134,22 +133,9 @@ def redis_server(tmp_path):
 @pytest.fixture
 def broker(monkeypatch, redis_server):
     """Tasks go to the test's own Redis (not run in process)."""
-    celery_app.conf.task_always_eager = False
-    # Celery reads this variable before its settings; the app's pools were made for the suite's
-    # broker, so new ones are made for this one.
-    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", BROKER_URL)
-    monkeypatch.setattr(celery_app, "_pool", None)
-    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
     client = redis_server.client()
-    yield client
-    made = [p for p in (celery_app._pool, celery_app.amqp._producer_pool) if p is not None]
-    for pool in made:
-        pool.force_close_all()
-    # kombu keeps its pools by broker URL for the whole process (see test_remediation_worker).
-    for group in (pools.connections, pools.producers):
-        for key, pool in list(group.items()):
-            if any(pool is closed for closed in made):
-                group.pop(key)
+    with tasks_through(monkeypatch, BROKER_URL):
+        yield client
     client.close()
 
 

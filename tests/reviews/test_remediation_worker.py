@@ -29,12 +29,11 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from kombu import Connection, pools
+from kombu import Connection
 from moto.iam.models import iam_backends
 
 from audit import trail
 from audit.models import AuditEvent
-from config import celery_app
 from inventory.collect import collect_run
 from inventory.models import AwsAccount, CollectionRun, Right
 from reviews import tasks
@@ -42,6 +41,7 @@ from reviews.decide import Choice, close, decide
 from reviews.models import Campaign, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, emulate, moto_server
+from tests.brokers import tasks_through
 from tests.reviews.builders import launched
 
 pytestmark = pytest.mark.worker
@@ -97,22 +97,8 @@ def broker(monkeypatch):
     """Tasks go to Redis (not run in process), to the workers' own database there."""
     client = redis.Redis.from_url(BROKER_URL)
     client.flushdb()
-    celery_app.conf.task_always_eager = False
-    # Celery reads this variable before its settings; the app's pools were made for the suite's
-    # broker, so new ones are made for this one.
-    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", BROKER_URL)
-    monkeypatch.setattr(celery_app, "_pool", None)
-    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
-    yield client
-    made = [p for p in (celery_app._pool, celery_app.amqp._producer_pool) if p is not None]
-    for pool in made:
-        pool.force_close_all()
-    # kombu keeps these pools by broker URL for the whole process: the next test here would be
-    # handed the closed ones. (Keyed by the URL's hash, so `pop` and not `del`.)
-    for group in (pools.connections, pools.producers):
-        for key, pool in list(group.items()):
-            if any(pool is closed for closed in made):
-                group.pop(key)
+    with tasks_through(monkeypatch, BROKER_URL):
+        yield client
     client.flushdb()
     client.close()
 
