@@ -1,7 +1,22 @@
-"""The REST API's pages (kept apart from its views, which Django REST framework's settings import
-this from)."""
+"""Pages of long lists: the numbered pages of the web pages, and the REST API's cursor pages
+(kept apart from the API's views, which Django REST framework's settings import this from)."""
 
+from django.core.paginator import Paginator
 from rest_framework import pagination
+
+
+def paginate(queryset, number, per_page: int, count: int | None = None):
+    """The page `number` of the ordered queryset, in two queries besides the count: the ids of
+    the page, sorted with nothing else, then the page's rows. Sorting whole items (each carries
+    what its reviewer is shown) of a large campaign would spill to disk on every page. A
+    `count` the caller already knows saves counting the rows again."""
+    paginator = Paginator(queryset.values_list("pk", flat=True), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the instance's value takes its place
+    page = paginator.get_page(number)
+    rows = queryset.in_bulk(list(page.object_list))
+    page.object_list = [rows[pk] for pk in page.object_list]
+    return page
 
 
 class CursorPagination(pagination.CursorPagination):

@@ -10,7 +10,6 @@ from datetime import timedelta
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +24,7 @@ from reviews import launch as launching
 from reviews.decide import MAX_REASON, Choice, Refused, decide, decide_many, keep_choices, reassign
 from reviews.filters import ItemLookups
 from reviews.models import (
+    DECIDED,
     Campaign,
     CampaignDefinition,
     Decision,
@@ -36,7 +36,6 @@ from reviews.models import (
 
 MANAGE = "reviews.manage_campaign"
 OVERSEE = "reviews.view_campaign"
-DECIDED = [value for value in ReviewItem.Decision.values if value]
 # The largest version the database holds.
 MAX_VERSION = 2**31 - 1
 # A bulk request names at most this many items; larger sets go in several requests.
@@ -137,7 +136,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         campaigns = Campaign.objects.visible_to(self.request.user).select_related(
             "owner", "definition", "signoff"
         )
-        return campaigns.annotate(decided=Count("items", filter=Q(items__decision__in=DECIDED)))
+        return campaigns.with_progress()
 
     @extend_schema(
         request=LaunchSerializer,

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -293,6 +293,13 @@ class StageRule(models.Model):
 
 
 class CampaignQuerySet(models.QuerySet):
+    def with_progress(self):
+        """Each campaign with its item count (`total`) and how many are decided (`decided`), in
+        the same query."""
+        return self.annotate(
+            total=Count("items"), decided=Count("items", filter=Q(items__decision__in=DECIDED))
+        )
+
     def visible_to(self, user):
         """All campaigns for the roles that oversee them; a reviewer's own otherwise."""
         if user.has_perm("reviews.view_campaign"):
@@ -530,6 +537,10 @@ def _choice_label(choices: type[models.TextChoices], value: str):
         return choices(value).label
     except ValueError:
         return value
+
+
+# The decisions an item can have, its pending state aside.
+DECIDED = [value for value in ReviewItem.Decision.values if value]
 
 
 class Decision(models.Model):

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from reviews.models import Campaign, Remediation, ReviewItem
-from reviews.views.manager import DECIDED, MANAGE, OVERSEE, progress_of, with_progress
+from reviews.models import DECIDED, Campaign, Remediation, ReviewItem
+from reviews.views.manager import MANAGE, OVERSEE, progress_of
 
 FINISHED_SHOWN = 10
 
@@ -50,18 +50,17 @@ def home(request):
             .values("count")
         )
         context["managed"] = list(
-            with_progress(
-                Campaign.objects.filter(owner=user).exclude(state=Campaign.State.SIGNED_OFF)
-            )
+            Campaign.objects.filter(owner=user)
+            .exclude(state=Campaign.State.SIGNED_OFF)
+            .with_progress()
             .annotate(failed=Coalesce(Subquery(failed), 0))
             .order_by("due_date", "pk")
         )
     elif context["oversees"]:
         context["finished"] = list(
-            with_progress(
-                Campaign.objects.filter(
-                    state__in=[Campaign.State.CLOSED, Campaign.State.SIGNED_OFF]
-                ).select_related("owner", "signoff")
-            ).order_by("-closed_at", "-pk")[:FINISHED_SHOWN]
+            Campaign.objects.filter(state__in=[Campaign.State.CLOSED, Campaign.State.SIGNED_OFF])
+            .select_related("owner", "signoff")
+            .with_progress()
+            .order_by("-closed_at", "-pk")[:FINISHED_SHOWN]
         )
     return render(request, "reviews/home.html", context)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.pagination import paginate
 from config.templatetags.attest import duration
 from inventory.models import AwsAccount
 from reviews import launch as launching
@@ -34,6 +35,7 @@ from reviews.aggregates import Median
 from reviews.decide import Refused, close, reassign, sign_off
 from reviews.filters import ItemLookups
 from reviews.models import (
+    DECIDED,
     Campaign,
     CampaignDefinition,
     Decision,
@@ -45,7 +47,6 @@ from reviews.models import (
     period_start,
 )
 from reviews.reminders import remind_now
-from reviews.views.reviewer import paginate
 
 PAGE_SIZE = 50
 CAMPAIGNS_PER_PAGE = 25
@@ -55,7 +56,6 @@ ORPHANS_SHOWN = 50
 # most of their decisions were one click over many items: both are worth a manager's look.
 QUICK_MEDIAN_SECONDS = 10
 BULK_SHARE = 0.5
-DECIDED = [value for value in ReviewItem.Decision.values if value]
 MANAGE = "reviews.manage_campaign"
 OVERSEE = "reviews.view_campaign"
 
@@ -74,13 +74,6 @@ def _campaign(request, campaign_uuid, queryset=None) -> Campaign:
 def _require(user, permission: str) -> None:
     if not user.has_perm(permission):
         raise PermissionDenied
-
-
-def with_progress(campaigns):
-    """Each campaign with its item count and how many are decided, in the same query."""
-    return campaigns.annotate(
-        total=Count("items"), decided=Count("items", filter=Q(items__decision__in=DECIDED))
-    )
 
 
 def progress_of(rows) -> list[dict]:
@@ -108,7 +101,7 @@ STATE_TABS = [
 
 @require_GET
 def campaign_list(request):
-    campaigns = with_progress(Campaign.objects.visible_to(request.user).select_related("owner"))
+    campaigns = Campaign.objects.visible_to(request.user).select_related("owner").with_progress()
     state = request.GET.get("state", "")
     if state in Campaign.State.values:
         campaigns = campaigns.filter(state=state)

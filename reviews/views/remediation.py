@@ -25,13 +25,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditEvent
+from config.pagination import paginate
 from inventory.models import AwsAccount
 from reviews import remediate
 from reviews.models import Campaign, Remediation, ReviewItem
 from reviews.reduce import diff_rows
 from reviews.views import manager
 from reviews.views.manager import MANAGE, OVERSEE, PAGE_SIZE
-from reviews.views.reviewer import paginate
 
 State = Remediation.State
 # What is still moving in AWS, or about to: the summary on the dashboard polls while any is.

@@ -24,7 +24,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -37,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from config.pagination import paginate
 from inventory.models import PolicyVersion, Principal, Right
 from reviews.decide import (
     Choice,
@@ -155,20 +155,6 @@ def _url_pattern(name: str) -> str:
         .replace("}", "}}")
         .replace(str(marker), "{}")
     )
-
-
-def paginate(queryset, number, per_page: int = PAGE_SIZE, count: int | None = None):
-    """The page `number` of the ordered queryset, in two queries besides the count: the ids of
-    the page, sorted with nothing else, then the page's rows. Sorting whole items (each carries
-    what its reviewer is shown) of a large campaign would spill to disk on every page. A
-    `count` the caller already knows saves counting the rows again."""
-    paginator = Paginator(queryset.values_list("pk", flat=True), per_page)
-    if count is not None:
-        paginator.count = count  # a cached_property: the instance's value takes its place
-    page = paginator.get_page(number)
-    rows = queryset.in_bulk(list(page.object_list))
-    page.object_list = [rows[pk] for pk in page.object_list]
-    return page
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -361,7 +347,8 @@ def _known_count(filters: QueueFilter, progress: list[dict]) -> int | None:
 def _queue_context(request, *, chosen=(), bulk=None) -> dict:
     progress = _progress(request.user)
     filters = _queue_filter(request, progress)
-    page = paginate(filters.qs, request.GET.get("page"), count=_known_count(filters, progress))
+    count = _known_count(filters, progress)
+    page = paginate(filters.qs, request.GET.get("page"), PAGE_SIZE, count=count)
     _prepare(page.object_list, request.user)
     query = request.GET.copy()
     query.pop("page", None)
