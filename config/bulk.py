@@ -13,6 +13,7 @@ from functools import partial
 
 from django.db import connection, models
 from django.db.models.base import ModelState
+from django.db.models.expressions import RawSQL
 
 # PostgreSQL keeps jsonb in its own form, whatever the spacing it was sent with, and the rows
 # are new objects that hold no cycles: without the spaces and the cycle check, JSON is encoded
@@ -20,11 +21,19 @@ from django.db.models.base import ModelState
 _dumps = partial(json.dumps, separators=(",", ":"), check_circular=False)
 
 
-def new(model: type[models.Model], values: dict, related: dict | None = None) -> models.Model:
+def new(
+    model: type[models.Model],
+    values: dict,
+    related: dict | None = None,
+    encoded: dict[str, str] | None = None,
+) -> models.Model:
     """An unsaved instance of `model` for `insert`: `values` by attribute name (`campaign_id`,
     not `campaign`), the defaults of the other fields, and `related` objects already at hand
     cached by field name. Nothing is checked: `Model.__init__` goes through each field's
-    descriptor and default, which costs more than the rest of an item of a launch."""
+    descriptor and default, which costs more than the rest of an item of a launch.
+
+    `encoded`: the JSON text of JSON fields already encoded (by attribute name), which `insert`
+    sends as it is rather than encoding the field's value again."""
     obj = model.__new__(model)
     obj._state = ModelState()
     row = obj.__dict__
@@ -33,7 +42,12 @@ def new(model: type[models.Model], values: dict, related: dict | None = None) ->
     row.update(values)
     if related:
         obj._state.fields_cache.update(related)
+    if encoded:
+        row[_ENCODED] = encoded
     return obj
+
+
+_ENCODED = "_bulk_encoded_json"
 
 
 _DEFAULTS: dict[type[models.Model], list[tuple[str, object, bool]]] = {}
@@ -52,6 +66,23 @@ def _defaults(model: type[models.Model]) -> list[tuple[str, object, bool]]:
     return _DEFAULTS[model]
 
 
+def ids(pks: list[int]):
+    """Ids for `pk__in`: on PostgreSQL one array rather than a placeholder for each (psycopg
+    parses a query of 10,000 placeholders for longer than PostgreSQL takes to run it)."""
+    if connection.vendor != "postgresql":
+        return pks
+    return RawSQL("SELECT unnest(%s::bigint[])", [pks])
+
+
+_NOTHING: dict = {}
+
+
+def _json(value, text: str | None):
+    """A JSON field's value for COPY: its text, encoded already or now (COPY's text format
+    takes jsonb as its text)."""
+    return text if text is not None else _dumps(value)
+
+
 def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool = False) -> None:
     """Insert new instances of `model`. With `ids`, they get their ids first, in their order,
     from the table's own sequence (their order is then the order of their ids); without, they
@@ -61,8 +92,6 @@ def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool 
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects, batch_size=1000)
         return
-    from psycopg.types.json import Jsonb
-
     meta = model._meta
     table = connection.ops.quote_name(meta.db_table)
     fields = [field for field in meta.concrete_fields if ids or not field.primary_key]
@@ -82,9 +111,10 @@ def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool 
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for obj in objects:
                 row = obj.__dict__
+                encoded = row.get(_ENCODED, _NOTHING)
                 copy.write_row(
                     [
-                        Jsonb(row[name], dumps=_dumps)
+                        _json(row[name], encoded.get(name))
                         if name in json_fields and row[name] is not None
                         else row[name]
                         for name in names

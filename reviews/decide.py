@@ -16,17 +16,16 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audit.models import canonical_json
 from audit.trail import record, record_many
-from config import bulk
+from config import bulk, dump
 from inventory.models import Right
 from reviews import remediate
-from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
+from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff, shown_digest
 from reviews.reviewers import item_is_own_access
 
 MAX_REASON = 2000
@@ -57,14 +56,15 @@ class Choice:
 
 
 def shown_sha256(item: ReviewItem) -> str:
-    """The digest of what the reviewer was shown: the frozen item."""
-    shown = {
-        "principal": item.principal_arn,
-        "right": [item.right_kind, item.right_key],
-        "recommendation": item.recommendation,
-        "facts": item.facts,
-    }
-    return hashlib.sha256(canonical_json(shown).encode()).hexdigest()
+    """The digest of what the reviewer was shown, worked out from the frozen item as it is now
+    (decisions record the one stored at launch, `ReviewItem.shown_sha256`)."""
+    return shown_digest(
+        item.principal_arn,
+        item.right_kind,
+        item.right_key,
+        item.recommendation,
+        canonical_json(item.facts),
+    )
 
 
 def reason_required(item: ReviewItem, decision: str) -> bool:
@@ -214,9 +214,7 @@ def _apply(entries: list[tuple], user) -> None:
         # row a concurrent decision just changed, so every one of several simultaneous edits
         # would land. On one table it re-checks `version` on the row it waited for.
         updated = ReviewItem.objects.filter(
-            # One array rather than a placeholder per item: psycopg parses a query of 10,000
-            # placeholders for longer than PostgreSQL takes to run it.
-            pk__in=RawSQL("SELECT unnest(%s::bigint[])", [pks]),
+            pk__in=bulk.ids(pks),
             version=version,
             reviewer=user,
             campaign__in=Campaign.objects.filter(state=Campaign.State.ACTIVE).values("pk"),
@@ -247,7 +245,7 @@ def _apply(entries: list[tuple], user) -> None:
                 stage=item.stage,
                 seconds_to_decide=seconds,
                 bulk_size=bulk_size,
-                shown_sha256=shown_sha256(item),
+                shown_sha256=item.shown_sha256,
             )
             for item, choice, _version, seconds in entries
         ],
@@ -414,7 +412,7 @@ def close(campaign: Campaign, by=None) -> dict:
                         stage=item.stage,
                         bulk_size=len(pending),
                         system=True,
-                        shown_sha256=shown_sha256(item),
+                        shown_sha256=item.shown_sha256,
                     )
                 )
             # One UPDATE per outcome rather than one per item.
@@ -443,14 +441,19 @@ def _chunks(values: list, size: int):
 def decisions_sha256(campaign: Campaign) -> str:
     """One digest over every item's final decision: what a sign-off attests."""
     digest = hashlib.sha256()
-    rows = campaign.items.order_by("pk").values_list(
-        "uuid", "principal_arn", "right_kind", "right_key", "decision", "keep_until"
-    )
-    # Streamed: the evidence package recomputes it over campaigns of 100,000 items.
-    for row in rows.iterator(chunk_size=2000):
-        digest.update(canonical_json([str(v) if v is not None else None for v in row]).encode())
-        digest.update(b"\n")
+    # Written by the database and streamed: the evidence package works it out again over
+    # campaigns of 100,000 items.
+    for block in dump.digest_lines(campaign.items.order_by("pk"), _DIGESTED):
+        digest.update(block)
     return digest.hexdigest()
+
+
+# What a sign-off's digest covers of each item, in its order: [item, principal_arn, right_kind,
+# right_key, decision, keep_until] as canonical JSON, a line each.
+_DIGESTED = {
+    name: name
+    for name in ("uuid", "principal_arn", "right_kind", "right_key", "decision", "keep_until")
+}
 
 
 def sign_off(campaign: Campaign, user, password: str, statement: str) -> SignOff:

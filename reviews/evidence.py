@@ -13,8 +13,10 @@ downloader's or the one an operator names; everything a program reads (the CSV a
 the audit extract, the manifest's keys) is the same in every language, so a package verifies,
 and tools read it, whatever its language.
 
-The ZIP is written member by member, each from querysets read in chunks and hashed as its
-bytes go out, so a campaign of 100,000 items exports in bounded memory. Everything is read in
+The ZIP is written member by member and hashed as its bytes go out, so a campaign of 100,000
+items exports in bounded memory. The large files (items, decisions, remediations, the audit
+extract) are written by the database itself (`config.dump`: PostgreSQL's COPY TO), the small
+ones from querysets by Python. Everything is read in
 one REPEATABLE READ transaction, so the files agree with one another even while reviewers keep
 deciding. CSV cells that a spreadsheet would run as a formula are neutralised: IAM names and
 tags, and reasons, are written by people Attest does not trust.
@@ -28,24 +30,40 @@ import hmac
 import io
 import json
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Count, Exists, F, Max, OuterRef, Q
-from django.db.models.functions import Cast
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    Value,
+    Window,
+)
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.lookups import Exact
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import pgettext
 
 from audit import trail
 from audit.models import AuditCheckpoint, AuditEvent, canonical_json
+from config import dump
+from config.dump import csv_cell, plain
 from inventory.models import Principal, Right, RunArchive
 from reviews import remediate, verify_package
 from reviews.aggregates import Median
@@ -56,12 +74,8 @@ FORMAT = "attest-evidence/1"
 MANIFEST = verify_package.MANIFEST
 EVENTS = verify_package.EVENTS
 CHECKPOINTS = verify_package.CHECKPOINTS
-# Rows read from the database at a time. Rows that carry documents (an item's facts as its
-# reviewer saw them, a remediation's saved state and calls) come in smaller chunks.
+# Rows read from the database at a time.
 CHUNK = 2000
-HEAVY_CHUNK = 200
-# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SCRIPT = Path(verify_package.__file__).read_text()
 NOBODY = "(nobody)"
 State = Remediation.State
@@ -124,13 +138,21 @@ class _Package:
     def json(self, name: str, value) -> None:
         self.text(name, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
-    def jsonl(self, name: str, rows: Iterable[dict]) -> None:
+    def blocks(self, name: str, blocks: Iterable[bytes]) -> None:
         with self.member(name) as member:
-            for row in rows:
-                member.write(_dumps(row) + "\n")
+            for block in blocks:
+                member.write_bytes(block)
 
-    def table(self, base: str, columns: list[str], rows: Iterable[dict], *, lines: bool) -> None:
-        """`base`.csv, and the same rows as `base`.jsonl (JSON lines) or `base`.json (an array).
+    def rows(self, base: str, queryset, columns: dict, *, json_only: tuple[str, ...] = ()):
+        """`base`.csv and `base`.jsonl: the rows of `queryset`, written by the database
+        (`config.dump`). The columns of `json_only` are left out of the CSV: documents a
+        spreadsheet cell cannot hold whole."""
+        flat = {name: column for name, column in columns.items() if name not in json_only}
+        self.blocks(f"{base}.csv", dump.csv_blocks(queryset, flat))
+        self.blocks(f"{base}.jsonl", dump.jsonl_blocks(queryset, columns))
+
+    def table(self, base: str, columns: list[str], rows: Iterable[dict]) -> None:
+        """`base`.csv and `base`.json (an array) of rows made in Python: the reports.
 
         The rows are read once: a ZIP takes one member at a time, so the JSON goes to a
         temporary file while the CSV is written, and is copied in after it.
@@ -138,100 +160,20 @@ class _Package:
         with tempfile.TemporaryFile() as spool:
             count = 0
             with self.member(f"{base}.csv") as member:
-                writer = csv.writer(member)
+                writer = csv.writer(member, lineterminator="\n")
                 writer.writerow(columns)
                 for found in rows:
-                    row = {column: _plain(found[column]) for column in columns}
+                    row = {column: plain(found[column]) for column in columns}
                     writer.writerow([csv_cell(value) for value in row.values()])
-                    line = _dumps(row).encode()
-                    spool.write(line + b"\n" if lines else (b",\n" if count else b"") + line)
+                    line = json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str)
+                    spool.write((b",\n" if count else b"") + line.encode())
                     count += 1
             spool.seek(0)
-            with self.member(f"{base}.jsonl" if lines else f"{base}.json") as member:
-                member.write_bytes(b"" if lines else b"[\n")
+            with self.member(f"{base}.json") as member:
+                member.write_bytes(b"[\n")
                 for block in iter(lambda: spool.read(1 << 20), b""):
                     member.write_bytes(block)
-                member.write_bytes(b"" if lines else b"\n]\n" if count else b"]\n")
-
-
-class Canonical(str):
-    """JSON text already in canonical form, written into CSV cells and JSON lines as it is: an
-    item's facts (kilobytes) are serialised once rather than once for each use."""
-
-
-def _text(name: str) -> Cast:
-    """A column as text from the database: ids read as strings rather than made into UUID
-    objects and back, row by row."""
-    return Cast(name, output_field=CharField())
-
-
-_AS_IS = {str, int, float, bool, dict, list}
-
-
-def _plain(value):
-    """A value as JSON holds it: times in UTC, ISO 8601."""
-    if value is None or type(value) in _AS_IS:  # most cells of millions: the quick way first
-        return value
-    if isinstance(value, str | int | float | dict | list):
-        return value
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _dumps(row: dict) -> str:
-    """One row of plain values as a line of JSON; Canonical values go in as they are, after
-    the others."""
-    plain, ready = {}, []
-    for key, value in row.items():
-        if isinstance(value, Canonical):
-            ready.append(f"{json.dumps(key)}:{value}")
-        else:
-            plain[key] = value
-    text = json.dumps(plain, separators=(",", ":"), ensure_ascii=False, default=str)
-    if not ready:
-        return text
-    return "{" + ",".join(filter(None, [text[1:-1], *ready])) + "}"
-
-
-def csv_cell(value) -> str:
-    """The text of a CSV cell; one that a spreadsheet would run as a formula gets a leading
-    quote, which spreadsheets show as text (the cell keeps every character it had)."""
-    if isinstance(value, str):
-        text = value
-    else:
-        value = _plain(value)
-        if value is None:
-            text = ""
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, dict | list):
-            text = canonical_json(value)
-        else:
-            text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        text = "'" + text
-    return text
-
-
-def _shown_sha256(row: dict, facts: Canonical) -> str:
-    """`reviews.decide.shown_sha256` of an item, from its facts already in canonical JSON.
-
-    The canonical JSON of {facts, principal, recommendation, right}: "facts" sorts first, so
-    it is the canonical JSON of the other three with the facts put in front.
-    """
-    rest = canonical_json(
-        {
-            "principal": row["principal_arn"],
-            "recommendation": row["recommendation"],
-            "right": [row["right_kind"], row["right_key"]],
-        }
-    )
-    return hashlib.sha256(f'{{"facts":{facts},{rest[1:]}'.encode()).hexdigest()
+                member.write_bytes(b"\n]\n" if count else b"]\n")
 
 
 def _manifest_bytes(manifest: dict) -> bytes:
@@ -327,27 +269,35 @@ class _Builder:
         counts = self._counts()
         package.text("README.md", self._readme(counts))
         package.text("VERIFY.md", verify_text(self.language))
-        package.table("population/items", ITEM_COLUMNS, self._items(), lines=True)
+        package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
         package.json("population/collection_runs.json", self._runs())
-        package.table("decisions", DECISION_COLUMNS, self._decisions(), lines=True)
-        package.table("remediations", REMEDIATION_COLUMNS, self._remediations(), lines=True)
-        package.table("exceptions", EXCEPTION_COLUMNS, self._exceptions(), lines=True)
+        package.rows("decisions", self._decisions(), DECISION_COLUMNS)
+        package.rows("remediations", self._remediations(), REMEDIATION_COLUMNS)
+        package.rows("exceptions", self._exceptions(), EXCEPTION_COLUMNS)
         package.json("signoff.json", self._signoff_file())
-        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition(), lines=False)
+        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition())
         status = self._status()
-        package.table("reports/status", STATUS_COLUMNS, status, lines=False)
+        package.table("reports/status", STATUS_COLUMNS, status)
         package.table(
             "reports/remediation_status",
             REMEDIATION_STATUS_COLUMNS,
             self._remediation_status(),
-            lines=False,
         )
         signoff = [self._signoff_row(counts)]
-        package.table("reports/signoff", SIGNOFF_COLUMNS, signoff, lines=False)
-        package.table("reports/exclusions", EXCLUSION_COLUMNS, self._exclusions(), lines=False)
+        package.table(
+            "reports/signoff",
+            SIGNOFF_COLUMNS,
+            signoff,
+        )
+        package.table(
+            "reports/exclusions",
+            EXCLUSION_COLUMNS,
+            self._exclusions(),
+        )
         package.text("summary.html", self._summary(counts, status, signoff[0]))
         extract = self._extract()
-        package.jsonl(EVENTS, self._events(extract))
+        # Each event as its hash covers it, with the row's id and the hash.
+        package.blocks(EVENTS, dump.jsonl_blocks(self._events(extract), EVENT_COLUMNS))
         package.json(CHECKPOINTS, extract)
         manifest = self._manifest(counts)
         data = _manifest_bytes(manifest)
@@ -384,23 +334,8 @@ class _Builder:
             "decisions_sha256": decisions_sha256(self.campaign),
         }
 
-    def _items(self) -> Iterator[dict]:
-        rows = (
-            self.items.order_by(*ITEM_ORDER)
-            .annotate(
-                item=_text("uuid"),
-                reviewer_name=F("reviewer__username"),
-                run_uuid=_text("run__uuid"),
-            )
-            .values(*ITEM_FIELDS, "item", "reviewer_name", "run_uuid")
-        )
-        for row in rows.iterator(chunk_size=HEAVY_CHUNK):
-            row["recommendation_reason"] = row["facts"].get("reason", "")
-            row["reviewer"] = row["reviewer_name"] or ""
-            row["run"] = row["run_uuid"]
-            row["facts"] = Canonical(canonical_json(row["facts"]))
-            row["shown_sha256"] = _shown_sha256(row, row["facts"])
-            yield row
+    def _items(self):
+        return self.items.order_by(*ITEM_ORDER)
 
     def _runs(self) -> list[dict]:
         items = dict(self.items.order_by().values_list("run").annotate(n=Count("pk")))
@@ -422,8 +357,8 @@ class _Builder:
                     "account_name": run.account.name,
                     "source": run.source,
                     "status": run.status,
-                    "started_at": _plain(run.started_at),
-                    "finished_at": _plain(run.finished_at),
+                    "started_at": plain(run.started_at),
+                    "finished_at": plain(run.finished_at),
                     "requested_by": run.requested_by_name,
                     "caller_identity": run.caller_arn,
                     "endpoint": run.endpoint,
@@ -444,108 +379,18 @@ class _Builder:
             )
         return runs
 
-    def _decisions(self) -> Iterator[dict]:
-        rows = (
-            Decision.objects.filter(item__campaign=self.campaign)
-            .order_by(*(f"item__{name}" for name in ITEM_ORDER), "-decided_at", "-pk")
-            .values(
-                "item_id",
-                "decision",
-                "reason",
-                "keep",
-                "keep_until",
-                "decided_at",
-                "stage",
-                "seconds_to_decide",
-                "bulk_size",
-                "shown_sha256",
-                "decided_by_name",
-                item_uuid=_text("item__uuid"),
-                account_id=F("item__account_id"),
-                principal_arn=F("item__principal_arn"),
-                right_kind=F("item__right_kind"),
-                right_key=F("item__right_key"),
-                made_by_attest=F("system"),
-            )
+    def _decisions(self):
+        return Decision.objects.filter(item__campaign=self.campaign).order_by(
+            *(f"item__{name}" for name in ITEM_ORDER), "-decided_at", "-pk"
         )
-        latest_of = None
-        for row in rows.iterator(chunk_size=CHUNK):
-            # Newest first within an item: the first row of each item is its current decision.
-            row["current"], latest_of = row["item_id"] != latest_of, row["item_id"]
-            row["item"], row["decided_by"] = row["item_uuid"], row["decided_by_name"]
-            yield row
 
-    def _remediation_rows(self, remediations) -> Iterator[tuple[Remediation, dict]]:
-        rows = remediations.annotate(
-            item_uuid=F("item__uuid"),
-            account_number=F("account__account_id"),
-            principal_arn=F("item__principal_arn"),
-            right_kind=F("item__right_kind"),
-            right_key=F("item__right_key"),
-            decided_by=F("decision__decided_by_name"),
-            decided_at=F("decision__decided_at"),
-        ).order_by("account__account_id", "item__principal_arn", "pk")
-        for remediation in rows.iterator(chunk_size=HEAVY_CHUNK):
-            yield (
-                remediation,
-                {
-                    "remediation": remediation.uuid,
-                    "item": remediation.item_uuid,
-                    "account_id": remediation.account_number,
-                    "principal_arn": remediation.principal_arn,
-                    "right_kind": remediation.right_kind,
-                    "right_key": remediation.right_key,
-                    "action": remediation.action,
-                    "decided_by": remediation.decided_by,
-                    "decided_at": remediation.decided_at,
-                },
-            )
+    def _remediations(self):
+        return self.campaign.remediations.order_by(
+            "account__account_id", "item__principal_arn", "pk"
+        )
 
-    def _remediations(self) -> Iterator[dict]:
-        for remediation, row in self._remediation_rows(self.campaign.remediations.all()):
-            calls = remediation.calls or []
-            yield {
-                **row,
-                "state": remediation.state,
-                "dry_run": remediation.dry_run,
-                "planned_at": remediation.planned_at,
-                "approved_at": remediation.approved_at,
-                "approved_by": remediation.approved_by_name,
-                "applied_at": remediation.applied_at,
-                "verified": remediation.state == State.VERIFIED,
-                "verified_at": remediation.verified_at,
-                "aws_request_ids": " ".join(c["request_id"] for c in calls if c.get("request_id")),
-                "before": remediation.before,
-                "after": remediation.after_state,
-                "calls": calls,
-                "error": remediation.error,
-                "note": remediation.note,
-                "replacement_policy": remediation.replacement_name,
-                "replacement_document": remediation.replacement,
-                "key_delete_after": remediation.key_delete_after,
-                "key_deleted_at": remediation.key_deleted_at,
-                "confirmed_at": remediation.confirmed_at,
-                "confirmed_by": remediation.confirmed_by_name,
-                "ticket": remediation.ticket,
-                "excepted_at": remediation.excepted_at,
-                "excepted_by": remediation.excepted_by_name,
-                "exception_reason": remediation.exception_reason,
-                "rolled_back_at": remediation.rolled_back_at,
-                "rolled_back_by": remediation.rolled_back_by_name,
-                "rollback_reason": remediation.rollback_reason,
-                "rollback_calls": remediation.rollback_calls,
-            }
-
-    def _exceptions(self) -> Iterator[dict]:
-        excepted = self.campaign.remediations.filter(excepted_at__isnull=False)
-        for remediation, row in self._remediation_rows(excepted):
-            yield {
-                **row,
-                "state": remediation.state,
-                "excepted_by": remediation.excepted_by_name,
-                "excepted_at": remediation.excepted_at,
-                "reason": remediation.exception_reason,
-            }
+    def _exceptions(self):
+        return self._remediations().filter(excepted_at__isnull=False)
 
     def _signoff_file(self) -> dict:
         signoff = self.signoff
@@ -561,7 +406,7 @@ class _Builder:
             "signed_off": True,
             "interim": False,
             "signed_by": signoff.signed_by_name,
-            "signed_at": _plain(signoff.signed_at),
+            "signed_at": plain(signoff.signed_at),
             "statement": signoff.statement,
             "decisions_sha256": signoff.decisions_sha256,
             "how_the_digest_is_made": DIGEST_EXPLAINED,
@@ -742,15 +587,12 @@ class _Builder:
             "signed_with": "HMAC-SHA256 over " + canonical_json(list(_CHECKPOINT_FIELDS)),
         }
 
-    def _events(self, extract: dict) -> Iterator[dict]:
+    def _events(self, extract: dict):
         if extract["first_event_id"] is None:
-            return
-        events = AuditEvent.objects.filter(
+            return AuditEvent.objects.none()
+        return AuditEvent.objects.filter(
             id__gte=extract["first_event_id"], id__lte=extract["last_event_id"]
         ).order_by("id")
-        for event in events.iterator(chunk_size=CHUNK):
-            # Exactly what the hash covers, plus the row's id and the hash.
-            yield {"id": event.pk, **event.content(), "hash": event.hash}
 
     # The documents ----------------------------------------------------------------------------
 
@@ -765,13 +607,13 @@ class _Builder:
                 "owner": campaign.owner.get_username(),
                 "definition": campaign.definition.name if campaign.definition else None,
                 "due_date": campaign.due_date.isoformat(),
-                "launched_at": _plain(campaign.launched_at),
-                "closed_at": _plain(campaign.closed_at),
+                "launched_at": plain(campaign.launched_at),
+                "closed_at": plain(campaign.closed_at),
                 "accounts": sorted(campaign.accounts.values_list("account_id", flat=True)),
                 "rules": campaign.rules,
             },
             "interim": self.interim,
-            "generated_at": _plain(self.now),
+            "generated_at": plain(self.now),
             "generated_by": self.by.get_username() if self.by is not None else "system",
             "retain_until": retain_until(self.now.astimezone(UTC).date()).isoformat(),
             "counts": {
@@ -795,8 +637,8 @@ class _Builder:
                     "state": campaign.get_state_display(),
                     "interim": self.interim,
                     "signed_by": signoff.signed_by_name if signoff else "",
-                    "signed_at": _plain(signoff.signed_at) if signoff else "",
-                    "generated_at": _plain(self.now),
+                    "signed_at": plain(signoff.signed_at) if signoff else "",
+                    "generated_at": plain(self.now),
                     "items": counts["items"],
                     "decisions": counts["decisions"],
                     "remediations": counts["remediations"],
@@ -846,116 +688,155 @@ class _Builder:
 
 _CHECKPOINT_FIELDS = verify_package.CHECKPOINT_FIELDS
 
+
+class RequestIds(Func):
+    """The AWS request ids of a remediation's calls (a JSON list of calls), in order, separated
+    by spaces."""
+
+    output_field = CharField()
+    template = (
+        "(SELECT coalesce(string_agg(call.value ->> 'request_id', ' ' ORDER BY call.n), '') "
+        "FROM jsonb_array_elements(%(expressions)s) WITH ORDINALITY AS call(value, n) "
+        "WHERE coalesce(call.value ->> 'request_id', '') <> '')"
+    )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template=(
+                "(SELECT coalesce(group_concat(json_extract(value, '$.request_id'), ' '), '') "
+                "FROM json_each(%(expressions)s) "
+                "WHERE coalesce(json_extract(value, '$.request_id'), '') <> '')"
+            ),
+            **extra,
+        )
+
+
 # The order of the population, and of the decisions: by account, principal and right.
 ITEM_ORDER = ["account_id", "principal_arn", "right_kind", "right_key", "pk"]
-ITEM_FIELDS = [
-    "account_id",
-    "account_name",
-    "principal_kind",
-    "principal_arn",
-    "principal_name",
-    "right_kind",
-    "right_key",
-    "right_label",
-    "last_used_at",
-    "privileged",
-    "recommendation",
-    "reviewer_source",
-    "stage",
-    "decision",
-    "decided_at",
-    "keep_until",
-    "facts",
-]
-
-ITEM_COLUMNS = [
-    "item",
-    "account_id",
-    "account_name",
-    "principal_kind",
-    "principal_arn",
-    "principal_name",
-    "right_kind",
-    "right_key",
-    "right_label",
-    "last_used_at",
-    "privileged",
-    "recommendation",
-    "recommendation_reason",
-    "reviewer",
-    "reviewer_source",
-    "stage",
-    "decision",
-    "decided_at",
-    "keep_until",
-    "run",
-    "shown_sha256",
-    "facts",
-]
-DECISION_COLUMNS = [
-    "item",
-    "account_id",
-    "principal_arn",
-    "right_kind",
-    "right_key",
-    "decision",
-    "current",
-    "reason",
-    "keep",
-    "keep_until",
-    "decided_by",
-    "decided_at",
-    "stage",
-    "seconds_to_decide",
-    "bulk_size",
-    "made_by_attest",
-    "shown_sha256",
-]
-_REMEDIATION_KEYS = [
-    "item",
-    "account_id",
-    "principal_arn",
-    "right_kind",
-    "right_key",
-    "action",
-    "decided_by",
-    "decided_at",
-    "state",
-]
-REMEDIATION_COLUMNS = [
-    "remediation",
-    *_REMEDIATION_KEYS,
-    *[
-        "dry_run",
-        "planned_at",
-        "approved_at",
-        "approved_by",
-        "applied_at",
-        "verified",
-        "verified_at",
-        "aws_request_ids",
+# Each file's columns: name, and the field (or expression) of its queryset. JSON lines hold them
+# all, CSV those a spreadsheet cell can hold whole.
+ITEM_COLUMNS = {
+    "item": "uuid",
+    "account_id": "account_id",
+    "account_name": "account_name",
+    "principal_kind": "principal_kind",
+    "principal_arn": "principal_arn",
+    "principal_name": "principal_name",
+    "right_kind": "right_kind",
+    "right_key": "right_key",
+    "right_label": "right_label",
+    "last_used_at": "last_used_at",
+    "privileged": "privileged",
+    "recommendation": "recommendation",
+    "recommendation_reason": KeyTransform("reason", "facts"),
+    "reviewer": Coalesce("reviewer__username", Value("")),
+    "reviewer_source": "reviewer_source",
+    "stage": "stage",
+    "decision": "decision",
+    "decided_at": "decided_at",
+    "keep_until": "keep_until",
+    "run": "run__uuid",
+    "shown_sha256": "shown_sha256",
+    "facts": "facts",
+}
+DECISION_COLUMNS = {
+    "item": "item__uuid",
+    "account_id": "item__account_id",
+    "principal_arn": "item__principal_arn",
+    "right_kind": "item__right_kind",
+    "right_key": "item__right_key",
+    "decision": "decision",
+    # The newest decision of its item is the one in force.
+    "current": Exact(
+        Window(
+            RowNumber(),
+            partition_by=F("item_id"),
+            order_by=[F("decided_at").desc(), F("pk").desc()],
+        ),
+        1,
+    ),
+    "reason": "reason",
+    "keep": "keep",
+    "keep_until": "keep_until",
+    "decided_by": "decided_by_name",
+    "decided_at": "decided_at",
+    "stage": "stage",
+    "seconds_to_decide": "seconds_to_decide",
+    "bulk_size": "bulk_size",
+    "made_by_attest": "system",
+    "shown_sha256": "shown_sha256",
+}
+_REMEDIATION_KEYS = {
+    "item": "item__uuid",
+    "account_id": "account__account_id",
+    "principal_arn": "item__principal_arn",
+    "right_kind": "item__right_kind",
+    "right_key": "item__right_key",
+    "action": "action",
+    "decided_by": "decision__decided_by_name",
+    "decided_at": "decision__decided_at",
+    "state": "state",
+}
+REMEDIATION_COLUMNS = {
+    "remediation": "uuid",
+    **_REMEDIATION_KEYS,
+    "dry_run": "dry_run",
+    "planned_at": "planned_at",
+    "approved_at": "approved_at",
+    "approved_by": "approved_by_name",
+    "applied_at": "applied_at",
+    "verified": ExpressionWrapper(Q(state=State.VERIFIED), output_field=BooleanField()),
+    "verified_at": "verified_at",
+    "aws_request_ids": RequestIds("calls"),
+    "before": "before",
+    "after": "after_state",
+    "calls": "calls",
+    "error": "error",
+    "note": "note",
+    "replacement_policy": "replacement_name",
+    "replacement_document": "replacement",
+    "key_delete_after": "key_delete_after",
+    "key_deleted_at": "key_deleted_at",
+    "confirmed_at": "confirmed_at",
+    "confirmed_by": "confirmed_by_name",
+    "ticket": "ticket",
+    "excepted_at": "excepted_at",
+    "excepted_by": "excepted_by_name",
+    "exception_reason": "exception_reason",
+    "rolled_back_at": "rolled_back_at",
+    "rolled_back_by": "rolled_back_by_name",
+    "rollback_reason": "rollback_reason",
+    "rollback_calls": "rollback_calls",
+}
+EXCEPTION_COLUMNS = {
+    "remediation": "uuid",
+    **_REMEDIATION_KEYS,
+    "excepted_by": "excepted_by_name",
+    "excepted_at": "excepted_at",
+    "reason": "exception_reason",
+}
+# What an event's hash covers (AuditEvent.content()), with the row's id and the hash.
+EVENT_COLUMNS = {
+    name: name
+    for name in (
+        "id",
+        "occurred_at",
+        "actor_id",
+        "actor_name",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
         "before",
         "after",
-        "calls",
-        "error",
-        "note",
-        "replacement_policy",
-        "replacement_document",
-        "key_delete_after",
-        "key_deleted_at",
-        "confirmed_at",
-        "confirmed_by",
-        "ticket",
-        "excepted_at",
-        "excepted_by",
-        "exception_reason",
-        "rolled_back_at",
-        "rolled_back_by",
-        "rollback_reason",
-        "rollback_calls",
-    ],
-]
-EXCEPTION_COLUMNS = ["remediation", *_REMEDIATION_KEYS, "excepted_by", "excepted_at", "reason"]
+        "request_id",
+        "source_ip",
+        "prev_hash",
+        "hash",
+    )
+}
 COMPOSITION_COLUMNS = [
     "account_id",
     "account_name",

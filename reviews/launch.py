@@ -10,6 +10,7 @@ campaign active, in one transaction.
 from __future__ import annotations
 
 import gc
+import json
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from inventory.models import (
     ServiceUsage,
 )
 from reviews import recommend
-from reviews.models import Campaign, CampaignDefinition, ReviewItem, period_start
+from reviews.models import Campaign, CampaignDefinition, ReviewItem, period_start, shown_digest
 from reviews.reviewers import Directory, resolve
 
 DEFAULT_RULES = {
@@ -55,6 +56,16 @@ DEFAULT_RULES = {
     "assignments": [],
 }
 HOLDERS_SHOWN = 20
+# audit.models.canonical_json without the cycle check: an item's facts are new and hold no
+# cycles, and 100,000 of them are encoded at a launch.
+_canonical = partial(
+    json.dumps,
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    default=str,
+    check_circular=False,
+)
 
 
 class LaunchRefused(Exception):
@@ -522,6 +533,8 @@ class _AccountPopulation:
             else max((s.last_used for s in services if s.last_used), default=None)
         )
         version = self.versions.get(policy_id) if policy else None
+        # Encoded once, for the row and for the digest of what the reviewer is shown.
+        facts_json = _canonical(facts)
         # By id, without ReviewItem(): its checks of each field cost more than the rest of the
         # item, times 100,000.
         return bulk.new(
@@ -544,10 +557,14 @@ class _AccountPopulation:
                 "privileged": bool(privileges),
                 "recommendation": judgement.recommendation,
                 "facts": facts,
+                "shown_sha256": shown_digest(
+                    principal.arn, right.kind, right.key, judgement.recommendation, facts_json
+                ),
                 "reviewer_id": reviewer.id if reviewer else None,
                 "reviewer_source": source,
             },
             {"reviewer": reviewer},
+            encoded={"facts": facts_json},
         )
 
 

@@ -6,6 +6,7 @@ could change is copied onto the item). Decisions are an append-only history; the
 the current one so that queues and filters stay single queries.
 """
 
+import hashlib
 import uuid
 from datetime import date
 
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import canonical_json
 from inventory.models import AwsAccount, CollectionRun, PolicyVersion, Principal, Right
 
 
@@ -411,6 +413,23 @@ class Recommendation(models.TextChoices):
     NONE = "none", _("No recommendation")
 
 
+def shown_digest(
+    principal_arn: str, right_kind: str, right_key: str, recommendation: str, facts_json: str
+) -> str:
+    """SHA-256 of what a reviewer is shown: the canonical JSON of {"facts", "principal",
+    "recommendation", "right": [kind, key]}, from the facts already in canonical JSON. "facts"
+    sorts first, so their text goes in front as it is, and is encoded once for its row and its
+    digest."""
+    rest = canonical_json(
+        {
+            "principal": principal_arn,
+            "recommendation": recommendation,
+            "right": [right_kind, right_key],
+        }
+    )
+    return hashlib.sha256(f'{{"facts":{facts_json},{rest[1:]}'.encode()).hexdigest()
+
+
 class ReviewItem(models.Model):
     """One right of one principal, as it was at launch, and the reviewer's current decision."""
 
@@ -455,6 +474,9 @@ class ReviewItem(models.Model):
         _("recommendation"), max_length=8, choices=Recommendation.choices
     )
     facts = models.JSONField(_("what the reviewer is shown"), default=dict)
+    # The digest of what the reviewer is shown (`shown_digest`), worked out at launch: every
+    # decision records it, and the evidence package lists it beside the facts.
+    shown_sha256 = models.CharField(max_length=64, editable=False)
     # Who decides, and what.
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,

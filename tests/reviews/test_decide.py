@@ -1,13 +1,16 @@
 """Deciding items, changing decisions, later stages, bulk decisions, reassignment, closing and
 signing off: what is refused, what is written, and the audit trail of each change."""
 
-from datetime import timedelta
+import hashlib
+import json
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 
 from audit import trail
 from audit.models import AuditEvent
+from config import dump
 from inventory.models import AwsAccount, Principal
 from reviews.decide import (
     MAX_REASON,
@@ -755,6 +758,32 @@ def test_the_attested_digest_covers_every_final_decision(campaign, reviewer):
     before = decisions_sha256(campaign)
     decide(inline(campaign), reviewer, Choice("keep"))
     assert decisions_sha256(campaign) != before
+
+
+@pytest.mark.parametrize("writer", ["postgresql", "python"])
+def test_the_attested_digest_is_the_one_the_evidence_explains(
+    campaign, reviewer, writer, monkeypatch
+):
+    """SHA-256 over one line per item, in the order they were created: the canonical JSON of
+    [item, principal_arn, right_kind, right_key, decision, keep_until] and a newline. Written by
+    PostgreSQL, or by Python where there is no COPY (the demo's SQLite)."""
+    kept = inline(campaign)
+    decide(kept, reviewer, Choice("keep", keep_until=date(2027, 3, 31)))
+    # What IAM allows in a path, and more: quotes, backslashes, control characters, non-ASCII.
+    odd = campaign.items.exclude(pk=kept.pk).order_by("pk")[0]
+    ReviewItem.objects.filter(pk=odd.pk).update(
+        principal_arn='arn:aws:iam::111122223333:role/"q"\\b\t\x01\u2028/über-🔑'
+    )
+    if writer == "python":
+        monkeypatch.setattr(dump, "by_copy", lambda: False)
+    expected = hashlib.sha256()
+    for one in campaign.items.order_by("pk"):
+        row = [str(one.uuid), one.principal_arn, one.right_kind, one.right_key, one.decision]
+        keep_until = one.keep_until.isoformat() if one.keep_until else None
+        line = json.dumps([*row, keep_until], separators=(",", ":"), ensure_ascii=False)
+        expected.update(line.encode() + b"\n")
+
+    assert decisions_sha256(campaign) == expected.hexdigest()
 
 
 # The audit trail -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from audit import trail
 from inventory.models import AwsAccount, CollectionRun, PolicyVersion, Principal, Right
 from reviews import launch as launching
 from reviews import tasks
+from reviews.decide import shown_sha256
 from reviews.launch import LaunchRefused, launch, launch_due, new_campaign, preview
 from reviews.models import Campaign, ReviewItem
 from tests import factories
@@ -192,6 +193,16 @@ def frozen(campaign) -> dict:
         )
         for i in campaign.items.select_related("policy_version")
     }
+
+
+def test_each_item_keeps_the_digest_of_what_its_reviewer_is_shown(payments, manager):
+    campaign = launched(manager, [payments])
+
+    items = list(campaign.items.all())
+    assert len(items) == 15
+    # Worked out again from the frozen item, as an auditor would from the evidence.
+    assert [item.shown_sha256 for item in items] == [shown_sha256(item) for item in items]
+    assert len({item.shown_sha256 for item in items}) == len(items)
 
 
 def test_the_items_stay_as_launched_when_the_account_is_collected_again(payments, manager, at):
