@@ -1,13 +1,13 @@
-"""Reading many rows out at once, as CSV or JSON lines: PostgreSQL's COPY TO where it can.
+"""Reading many rows out at once, as CSV and JSON lines: PostgreSQL's COPY TO where it can.
 
 An evidence package holds every item, decision, remediation and audit event of a campaign:
 hundreds of thousands of rows, some with kilobytes of JSON. Read into Python, each row is parsed
 (its JSON too), turned into objects and written out again, which took ten times what COPY takes
-to write the same rows. Here PostgreSQL writes each file's rows itself, from the query of a
-queryset, and Python only passes the text on. SQLite (the demo) gets the same text from the same
+to write the same rows. Here PostgreSQL writes each row's text itself, from the query of a
+queryset, and Python only passes it on. SQLite (the demo) gets the same rows from the same
 queryset, written by Python.
 
-Every cell has one text whatever writes it:
+Every cell has one text whoever writes it:
 - times: UTC, ISO 8601 as Python's `isoformat()` writes them (`2026-11-29T08:34:00.123456+00:00`,
   without the fraction when it is zero);
 - dates: ISO 8601; booleans: `true` or `false`; ids: as their model's field holds them;
@@ -16,19 +16,23 @@ Every cell has one text whatever writes it:
   carriage return) gets a leading `'`; JSON lines keep every value unchanged.
 
 JSON text may differ in spacing and in the order of keys between the two writers (PostgreSQL
-keeps jsonb's own order); what it says does not.
+keeps jsonb's own order), and CSV in which cells are quoted; what they say does not.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import F
 
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
@@ -37,7 +41,9 @@ BLOCK = 1 << 16
 # COPY's options that write each row's one column as it is: CSV with a quote and a delimiter
 # that JSON text never holds as they are (it escapes every control character), so nothing is
 # quoted or escaped.
-_AS_IS = "DELIMITER E'\\x02', QUOTE E'\\x01'"
+_AS_IS = "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'"
+# Two columns, each escaped with backslashes where it holds a tab, a newline or a backslash.
+_TEXT = "FORMAT text"
 
 TEXT, NUMBER, BOOL, TIME, DATE, JSON, UUID = (
     "text",
@@ -50,48 +56,45 @@ TEXT, NUMBER, BOOL, TIME, DATE, JSON, UUID = (
 )
 
 
-def csv_blocks(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
-    """The CSV of `queryset`'s rows, a header first: one column for each of `columns` (name:
-    field path or expression), in `queryset`'s order."""
+def by_copy() -> bool:
+    """Whether the database writes the rows itself."""
+    return connection.vendor == "postgresql"
+
+
+def csv_and_jsonl(
+    queryset: models.QuerySet, columns: dict, *, json_only: tuple[str, ...] = ()
+) -> tuple[bytes, Iterator[tuple[bytes, bytes]]]:
+    """`queryset`'s rows as CSV and as JSON lines, read once: the CSV's header, and each row's
+    CSV line and JSON line. `columns` name the columns (name: field path or expression), in
+    order; the JSON lines hold them all, the CSV all but `json_only`."""
     select = _Select(queryset, columns)
-    if by_copy():
-        cells = ", ".join(
-            f"{_csv_sql(_quote(name), kind)} AS {_quote(name)}" for name, kind in select.kinds
-        )
-        return select.copy(
-            lambda query: f"SELECT {cells} FROM ({query}) AS t ({select.aliases})",  # noqa: S608
-            "HEADER",
-        )
-    return _blocks(_csv_lines(select))
+    flat = [(name, kind) for name, kind in select.kinds if name not in json_only]
+    header = (",".join(name for name, _kind in flat) + "\n").encode()
+    if not by_copy():
+        return header, _csv_and_json_lines(select, flat)
+    # Each CSV cell's text is worked out once: OFFSET 0 keeps PostgreSQL from folding the
+    # subquery into the outer one, which would work it out again at each use.
+    texts = ", ".join(f"r.{_quote(name)}::text AS {_quote(name)}" for name, _kind in flat)
+    # concat_ws, not ||: one string made once, rather than one for each cell added.
+    line = "concat_ws(',', {})".format(
+        ", ".join(_csv_sql(f"s.{_quote(name)}", kind) for name, kind in flat)
+    )
+    rows = select.copy(
+        lambda rows: (
+            f"SELECT {line}, s.json FROM (SELECT {texts}, row_to_json(r)::text AS json "  # noqa: S608
+            f"FROM {rows} AS r OFFSET 0) AS s"
+        ),
+        _TEXT,
+    )
+    return header, (_text_row(row) for row in rows)
 
 
 def jsonl_blocks(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
     """`queryset`'s rows as JSON lines, one object a row with `columns` as its keys."""
     select = _Select(queryset, columns)
     if by_copy():
-        cells = ", ".join(
-            f"{_json_sql(_quote(name), kind)} AS {_quote(name)}" for name, kind in select.kinds
-        )
-        return select.copy(
-            lambda query: (
-                f"SELECT row_to_json(r) FROM (SELECT {cells} FROM ({query}) "  # noqa: S608
-                f"AS t ({select.aliases})) AS r"
-            ),
-            _AS_IS,
-        )
-    return _blocks(
-        json.dumps(
-            {
-                name: plain(value, kind)
-                for (name, kind), value in zip(select.kinds, row, strict=True)
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-            default=str,
-        )
-        + "\n"
-        for row in select.rows()
-    )
+        return select.copy(lambda rows: f"SELECT row_to_json(r) FROM {rows} AS r", _AS_IS)  # noqa: S608
+    return _blocks(_json_line(select.kinds, row) for row in select.rows())
 
 
 def digest_lines(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
@@ -104,13 +107,10 @@ def digest_lines(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
         raise ValueError(f"digest_lines takes text, ids, numbers and dates, not {unknown}")
     if by_copy():
         cells = " || ',' || ".join(
-            f"coalesce(to_json({_json_sql(_quote(name), kind)}::text)::text, 'null')"
-            for name, kind in select.kinds
+            f"coalesce(to_json(r.{_quote(name)}::text)::text, 'null')"
+            for name, _kind in select.kinds
         )
-        return select.copy(
-            lambda query: f"SELECT '[' || {cells} || ']' FROM ({query}) AS t ({select.aliases})",  # noqa: S608
-            _AS_IS,
-        )
+        return select.copy(lambda rows: f"SELECT '[' || {cells} || ']' FROM {rows} AS r", _AS_IS)  # noqa: S608
     return _blocks(
         json.dumps(
             [None if value is None else str(value) for value in row],
@@ -122,14 +122,9 @@ def digest_lines(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
     )
 
 
-def by_copy() -> bool:
-    """Whether the database writes the rows itself."""
-    return connection.vendor == "postgresql"
-
-
 def csv_cell(value) -> str:
     """The text of a CSV cell for a value as Python holds it (see the module's docstring)."""
-    value = plain(value, TEXT)
+    value = plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -139,12 +134,22 @@ def csv_cell(value) -> str:
     return _neutralised(value if isinstance(value, str) else _json_text(value))
 
 
-def _neutralised(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+def plain(value, kind: str = TEXT):
+    """A value as JSON holds it: times in UTC, ISO 8601; dates ISO 8601; ids as text."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if kind == BOOL:
+        return bool(value)
+    return value
 
 
-def _json_text(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+# The query --------------------------------------------------------------------------------------
 
 
 class _Select:
@@ -160,13 +165,18 @@ class _Select:
             (name, _kind(annotations[key].output_field))
             for name, key in zip(columns, named, strict=True)
         ]
-        self.aliases = ", ".join(_quote(name) for name in columns)
 
     def copy(self, around: Callable[[str], str], options: str) -> Iterator[bytes]:
-        """COPY of `around(the queryset's SQL)`. The names in it are the caller's columns,
-        quoted; the values are the queryset's parameters."""
+        """COPY of `around(rows)`: `rows` is the queryset's query, each column under its name
+        and as JSON holds it (times and dates as ISO 8601 text). The names in the statement are
+        the caller's columns, quoted; the values are the queryset's parameters."""
         query, params = self.queryset.query.sql_with_params()
-        statement = f"COPY ({around(query)}) TO STDOUT WITH (FORMAT csv, {options})"
+        aliases = ", ".join(_quote(name) for name, _kind in self.kinds)
+        cells = ", ".join(
+            f"{_json_sql(f't.{_quote(name)}', kind)} AS {_quote(name)}" for name, kind in self.kinds
+        )
+        rows = f"(SELECT {cells} FROM ({query}) AS t ({aliases}))"  # noqa: S608
+        statement = f"COPY ({around(rows)}) TO STDOUT WITH ({options})"
         with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
             for block in copy:
                 yield bytes(block)
@@ -201,10 +211,20 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+# PostgreSQL's text of each cell ------------------------------------------------------------------
+
 _ISO = (
     "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
     "date_trunc('second', {c}) = {c} THEN '' ELSE to_char({c} AT TIME ZONE 'UTC', '.US') END "
     "|| '+00:00'"
+)
+# A CSV cell of text: always quoted (looking for what needs quotes took longer than the quotes),
+# and neutralised when a spreadsheet would run it as a formula.
+_CSV_TEXT = (
+    "CASE WHEN {c} IS NULL OR {c} = '' THEN '' "
+    "WHEN left({c}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+    "THEN concat('\"''', replace({c}, '\"', '\"\"'), '\"') "
+    "ELSE concat('\"', replace({c}, '\"', '\"\"'), '\"') END"
 )
 
 
@@ -216,35 +236,53 @@ def _json_sql(column: str, kind: str) -> str:
     return column
 
 
-def _csv_sql(column: str, kind: str) -> str:
-    if kind in (NUMBER, BOOL, UUID):
-        return f"{column}::text"
-    if kind in (TIME, DATE):
-        return _json_sql(column, kind)
-    text = f"{column}::text"
-    return (
-        f"CASE WHEN left({text}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
-        f"THEN '''' || {text} ELSE {text} END"
-    )
+def _csv_sql(text: str, kind: str) -> str:
+    """The CSV cell of a column already as text (as JSON holds it)."""
+    if kind in (TEXT, JSON):
+        return _CSV_TEXT.format(c=text)
+    return f"coalesce({text}, '')"  # numbers, booleans, ids, times: nothing to quote
 
 
-def plain(value, kind: str = TEXT):
-    """A value as JSON holds it: times in UTC, ISO 8601; dates ISO 8601; ids as text."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if kind == BOOL:
-        return bool(value)
-    return value
+def _text_row(row: bytes) -> tuple[bytes, bytes]:
+    """A row of COPY's text format, as (CSV line, JSON line) with their newlines. Tabs and
+    newlines within the columns are escaped, so the raw tab divides them."""
+    csv_text, json_text = row[:-1].split(b"\t")
+    return _unescaped(csv_text) + b"\n", _unescaped(json_text) + b"\n"
+
+
+def _unescaped(text: bytes) -> bytes:
+    # COPY writes a backslash as \\, and the control characters \b \f \n \r \t \v as Python
+    # writes them in a bytes literal.
+    return codecs.escape_decode(text)[0] if b"\\" in text else text
+
+
+# Python's text of each cell, where there is no COPY ----------------------------------------------
+
+
+def _csv_and_json_lines(select: _Select, flat: list) -> Iterator[tuple[bytes, bytes]]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    in_csv = [name in dict(flat) for name, _kind in select.kinds]
+    for row in select.rows():
+        writer.writerow(
+            [
+                _csv_text(value, kind)
+                for (_name, kind), value, wanted in zip(select.kinds, row, in_csv, strict=True)
+                if wanted
+            ]
+        )
+        line = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        yield line.encode(), _json_line(select.kinds, row).encode()
+
+
+def _json_line(kinds: list[tuple[str, str]], row: tuple) -> str:
+    record = {name: plain(value, kind) for (name, kind), value in zip(kinds, row, strict=True)}
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
 
 def _csv_text(value, kind: str) -> str:
-    """A cell's text as PostgreSQL writes it in `csv_blocks`."""
     value = plain(value, kind)
     if value is None:
         return ""
@@ -257,17 +295,12 @@ def _csv_text(value, kind: str) -> str:
     return str(value)
 
 
-def _csv_lines(select: _Select) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([name for name, _kind in select.kinds])
-    for row in select.rows():
-        writer.writerow(
-            [_csv_text(value, kind) for (_name, kind), value in zip(select.kinds, row, strict=True)]
-        )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+def _neutralised(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _blocks(lines) -> Iterator[bytes]:
@@ -282,3 +315,62 @@ def _blocks(lines) -> Iterator[bytes]:
             pending, size = [], 0
     if pending:
         yield b"".join(pending)
+
+
+# Reading in parallel -----------------------------------------------------------------------------
+
+
+@contextmanager
+def snapshot() -> Iterator[str | None]:
+    """One transaction whose reads all see the database as it was at its first query. On
+    PostgreSQL, when not within a transaction already, it yields the snapshot's id, which
+    `alongside` shares with another connection (as pg_dump --jobs does); otherwise None."""
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        if nested or not by_copy():
+            yield None
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_export_snapshot()")
+            (exported,) = cursor.fetchone()
+        yield exported
+
+
+class Alongside:
+    """`work()` run in a thread of its own, on a connection of its own that reads the snapshot
+    `snapshot_id` names, while this thread goes on; or run now, on this connection, when
+    there is no snapshot to share. `result()` waits for it, and raises what it raised."""
+
+    def __init__(self, snapshot_id: str | None, work: Callable[[], object]):
+        self.value = self.failure = None
+        self.thread = None
+        if snapshot_id is None:
+            self.value = work()
+            return
+        if not _SNAPSHOT_ID.fullmatch(snapshot_id):
+            raise ValueError(f"not a snapshot id: {snapshot_id!r}")
+        self.thread = threading.Thread(target=self._run, args=(snapshot_id, work), daemon=True)
+        self.thread.start()
+
+    def _run(self, snapshot_id: str, work: Callable[[], object]) -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # SET takes no parameters; the id was checked to be one.
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+                self.value = work()
+        except BaseException as exc:
+            self.failure = exc
+        finally:
+            connection.close()  # this thread's own
+
+    def result(self):
+        if self.thread is not None:
+            self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.value
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import tracemalloc
 import zipfile
 from datetime import UTC, date, timedelta
@@ -535,6 +536,11 @@ def test_python_writes_the_same_rows_as_postgresql_where_there_is_no_copy(
 ):
     """SQLite (the demo) has no COPY: Python writes the rows there, from the same querysets.
     Here it writes them on PostgreSQL, beside PostgreSQL's own."""
+    # Text that CSV must quote, and COPY escape: commas, quotes, line breaks, tabs, backslashes.
+    odd = signed.items.order_by("pk")[0]
+    ReviewItem.objects.filter(pk=odd.pk).update(
+        principal_name='a, "b"\nc\r\td\\e\x01', right_label="=1+1, ünïcode 🔑"
+    )
     by_copy = members(export(signed, by=manager))
     monkeypatch.setattr(dump, "by_copy", lambda: False)
     package = export(signed, by=manager)
@@ -564,6 +570,14 @@ def test_python_writes_the_same_rows_as_postgresql_where_there_is_no_copy(
             ours = ours[: len(theirs)]
         assert ours == theirs, name
         assert len(ours) > 0, name
+    for files in (by_copy, by_python):
+        [line] = [r for r in rows(files, "population/items.jsonl") if r["item"] == str(odd.uuid)]
+        [cells] = [r for r in rows(files, "population/items.csv") if r["item"] == str(odd.uuid)]
+        assert line["principal_name"] == cells["principal_name"] == 'a, "b"\nc\r\td\\e\x01'
+        assert (line["right_label"], cells["right_label"]) == (
+            "=1+1, ünïcode 🔑",
+            "'=1+1, ünïcode 🔑",
+        )
 
 
 ON_SQLITE = """
@@ -634,6 +648,45 @@ def test_the_demo_on_sqlite_exports_a_package_that_verifies(tmp_path):
     remediations = rows(files, "remediations.jsonl")
     assert len(remediations) >= 3
     assert {(row["verified"], row["aws_request_ids"]) for row in remediations} == {(False, "")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_read_alongside_the_items_are_those_of_the_same_moment(
+    campaign, items, reviewer, manager, monkeypatch
+):
+    """Outside a transaction, a second connection reads the decisions and remediations while
+    the first reads the items: it shares the first one's snapshot, so a decision made during
+    the export is in no file of it."""
+    decide(items[0], reviewer, Choice("keep", REASON))
+    late = []
+
+    def decide_and_close(item):
+        try:
+            late.append(decide(fresh(item), reviewer, Choice("revoke", REASON)))
+        finally:
+            connection.close()
+
+    class DecidedMeanwhile(dump.Alongside):
+        def __init__(self, shared, work):
+            assert shared is not None
+            # Once the export's snapshot is taken, before the second connection reads: a
+            # decision on a connection of its own, committed.
+            worker = threading.Thread(target=decide_and_close, args=[items[1]])
+            worker.start()
+            worker.join()
+            super().__init__(shared, work)
+
+    monkeypatch.setattr(dump, "Alongside", DecidedMeanwhile)
+    package = export(campaign, by=manager)
+
+    assert len(late) == 1
+    assert Decision.objects.count() == 2
+    assert problems(package) == []
+    files = members(package)
+    assert [row["item"] for row in rows(files, "decisions.jsonl")] == [str(items[0].uuid)]
+    decided = {row["item"]: row["decision"] for row in rows(files, "population/items.jsonl")}
+    assert (decided[str(items[0].uuid)], decided[str(items[1].uuid)]) == ("keep", "")
+    assert json.loads(files["manifest.json"])["counts"]["decisions"] == 1
 
 
 def read_rows(files: dict[str, bytes], name: str) -> list:
