@@ -365,6 +365,14 @@ class Alongside:
         finally:
             connection.close()  # this thread's own
 
+    def discard(self, cleanup: Callable[[object], object]) -> None:
+        """Wait for the work, and hand what it made to `cleanup`, whether or not it failed."""
+        try:
+            value = self.result()
+        except BaseException:
+            return
+        cleanup(value)
+
     def result(self):
         if self.thread is not None:
             self.thread.join()

@@ -203,6 +203,19 @@ class _Package:
             for block in blocks:
                 member.write_bytes(block)
 
+    def rows(self, base: str, queryset, columns: dict, *, json_only: tuple[str, ...] = ()):
+        """`base`.jsonl and `base`.csv of `queryset`'s rows, as `_Spooled` writes them, the
+        JSON lines straight into the package."""
+        header, rows = dump.csv_and_jsonl(queryset, columns, json_only=json_only)
+        with tempfile.TemporaryFile() as spool:
+            spool.write(header)
+            with self.member(f"{base}.jsonl") as member:
+                for csv_line, json_line in rows:
+                    spool.write(csv_line)
+                    member.write_bytes(json_line)
+            spool.seek(0)
+            self.blocks(f"{base}.csv", iter(lambda: spool.read(_Member.BLOCK), b""))
+
     def spooled(self, base: str, table: _Spooled) -> None:
         """`base`.jsonl and `base`.csv, from their temporary files."""
         with table:
@@ -317,46 +330,36 @@ class _Builder:
         second connection shares to read the decisions and remediations while this one reads
         the items (None: one connection reads them all, in turn)."""
         package = self.package
-        tables = dump.Alongside(
-            shared,
-            lambda: [
-                ("decisions", _Spooled(self._decisions(), DECISION_COLUMNS)),
-                ("remediations", _Spooled(self._remediations(), REMEDIATION_COLUMNS)),
-                ("exceptions", _Spooled(self._exceptions(), EXCEPTION_COLUMNS)),
-            ],
-        )
+        alongside = dump.Alongside(shared, self._read_alongside)
         try:
             counts = self._counts()
             package.text("README.md", self._readme(counts))
             package.text("VERIFY.md", verify_text(self.language))
-            items = _Spooled(self._items(), ITEM_COLUMNS, json_only=("facts",))
-            package.spooled("population/items", items)
+            package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
             package.json("population/collection_runs.json", self._runs())
-        finally:
-            spooled = tables.result()
-        for base, table in spooled:
+        except BaseException:
+            alongside.discard(lambda read: [table.close() for _base, table in read["tables"]])
+            raise
+        read = alongside.result()
+        for base, table in read["tables"]:
             package.spooled(base, table)
         package.json("signoff.json", self._signoff_file())
-        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition())
-        status = self._status()
-        package.table("reports/status", STATUS_COLUMNS, status)
+        package.table("reports/composition", COMPOSITION_COLUMNS, read["composition"])
+        package.table("reports/status", STATUS_COLUMNS, read["status"])
         package.table(
-            "reports/remediation_status",
-            REMEDIATION_STATUS_COLUMNS,
-            self._remediation_status(),
+            "reports/remediation_status", REMEDIATION_STATUS_COLUMNS, read["remediation_status"]
         )
         signoff = [self._signoff_row(counts)]
-        package.table(
-            "reports/signoff",
-            SIGNOFF_COLUMNS,
-            signoff,
-        )
+        package.table("reports/signoff", SIGNOFF_COLUMNS, signoff)
         package.table(
             "reports/exclusions",
             EXCLUSION_COLUMNS,
             self._exclusions(),
         )
-        package.text("summary.html", self._summary(counts, status, signoff[0]))
+        package.text(
+            "summary.html",
+            self._summary(counts, read["status"], read["remediation_status"], signoff[0]),
+        )
         extract = self._extract()
         # Each event as its hash covers it, with the row's id and the hash.
         package.blocks(EVENTS, dump.jsonl_blocks(self._events(extract), EVENT_COLUMNS))
@@ -367,6 +370,20 @@ class _Builder:
             stream.write(data)
         package.zip.close()
         return manifest, hashlib.sha256(data).hexdigest()
+
+    def _read_alongside(self) -> dict:
+        """What the second connection reads: the decisions, remediations and exceptions, and
+        the reports' figures."""
+        return {
+            "tables": [
+                ("decisions", _Spooled(self._decisions(), DECISION_COLUMNS)),
+                ("remediations", _Spooled(self._remediations(), REMEDIATION_COLUMNS)),
+                ("exceptions", _Spooled(self._exceptions(), EXCEPTION_COLUMNS)),
+            ],
+            "composition": list(self._composition()),
+            "status": self._status(),
+            "remediation_status": list(self._remediation_status()),
+        }
 
     # What the files hold ----------------------------------------------------------------------
 
@@ -708,7 +725,9 @@ class _Builder:
                 },
             )
 
-    def _summary(self, counts: dict, status: list[dict], signoff: dict) -> str:
+    def _summary(
+        self, counts: dict, status: list[dict], remediation_status: list[dict], signoff: dict
+    ) -> str:
         with translation.override(self.language):
             return render_to_string(
                 "reviews/evidence/summary.html",
@@ -733,7 +752,7 @@ class _Builder:
                             "action": ReviewItem.Decision(row["action"]).label,
                             "state": State(row["state"]).label,
                         }
-                        for row in self._remediation_status()
+                        for row in remediation_status
                     ],
                     "accounts": list(
                         self.items.order_by("account_id")
