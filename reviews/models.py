@@ -9,6 +9,7 @@ the current one so that queues and filters stay single queries.
 import hashlib
 import uuid
 from datetime import date
+from json.encoder import encode_basestring as _string  # what json.dumps writes of a str
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from audit.models import canonical_json
 from inventory.models import AwsAccount, CollectionRun, PolicyVersion, Principal, Right
 
 
@@ -419,15 +419,14 @@ def shown_digest(
     """SHA-256 of what a reviewer is shown: the canonical JSON of {"facts", "principal",
     "recommendation", "right": [kind, key]}, from the facts already in canonical JSON. "facts"
     sorts first, so their text goes in front as it is, and is encoded once for its row and its
-    digest."""
-    rest = canonical_json(
-        {
-            "principal": principal_arn,
-            "recommendation": recommendation,
-            "right": [right_kind, right_key],
-        }
+    digest. The other keys are written here in their sorted order, each string as
+    canonical_json writes it: a launch works out 100,000 of these."""
+    text = (
+        f'{{"facts":{facts_json},"principal":{_string(principal_arn)},'
+        f'"recommendation":{_string(recommendation)},'
+        f'"right":[{_string(right_kind)},{_string(right_key)}]}}'
     )
-    return hashlib.sha256(f'{{"facts":{facts_json},{rest[1:]}'.encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ReviewItem(models.Model):
