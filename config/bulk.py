@@ -9,6 +9,7 @@ several times faster. SQLite (the demo) gets `bulk_create()`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import partial
 
 from django.db import connection, models
@@ -77,18 +78,27 @@ def ids(pks: list[int]):
 _NOTHING: dict = {}
 
 
+def _no_query_during_copy(execute, sql, params, many, context):
+    raise RuntimeError(f"a query while rows are copied in, which would wait forever: {sql[:200]}")
+
+
 def _json(value, text: str | None):
     """A JSON field's value for COPY: its text, encoded already or now (COPY's text format
     takes jsonb as its text)."""
     return text if text is not None else _dumps(value)
 
 
-def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool = False) -> None:
+def insert(
+    model: type[models.Model], objects: Iterable[models.Model], *, ids: bool = False
+) -> None:
     """Insert new instances of `model`. With `ids`, they get their ids first, in their order,
     from the table's own sequence (their order is then the order of their ids); without, they
-    are left without (nobody reads them back)."""
-    if not objects:
-        return
+    are left without (nobody reads them back), and `objects` may be made as they are written:
+    PostgreSQL takes each row in while the next is made."""
+    if ids or connection.vendor != "postgresql":
+        objects = list(objects)
+        if not objects:
+            return
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects, batch_size=1000)
         return
@@ -107,8 +117,13 @@ def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool 
             )
             for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
                 obj.pk = pk
-        # The table and columns are the model's own, not input.
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        # The table and columns are the model's own, not input. While COPY runs, the
+        # connection takes no other query: one made by whatever makes `objects` is refused
+        # rather than left waiting for the COPY, which waits for it.
+        with (
+            connection.execute_wrapper(_no_query_during_copy),
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
             for obj in objects:
                 row = obj.__dict__
                 encoded = row.get(_ENCODED, _NOTHING)
@@ -120,6 +135,5 @@ def insert(model: type[models.Model], objects: list[models.Model], *, ids: bool 
                         for name in names
                     ]
                 )
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+                obj._state.adding = False
+                obj._state.db = connection.alias

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -157,14 +158,34 @@ class Preview:
 def preview(campaign: Campaign) -> Preview:
     """What launching would freeze, without freezing it."""
     problems = stale_accounts(campaign)
-    items = [] if problems else build_items(campaign)
-    return Preview(len(items), *_counts(items), problems)
+    tally = _Tally()
+    if not problems:
+        with _no_cycle_collection():
+            for _item in tally.counting(population(campaign)):
+                pass
+    return Preview(tally.items, tally.by_account(), tally.by_reviewer(), problems)
 
 
-def _counts(items: list[ReviewItem]) -> tuple[dict, dict]:
-    by_account = Counter(f"{item.account_name} ({item.account_id})" for item in items)
-    by_reviewer = Counter(item.reviewer.get_username() if item.reviewer else "" for item in items)
-    return dict(sorted(by_account.items())), dict(sorted(by_reviewer.items()))
+class _Tally:
+    """How many items go to each account and each reviewer, counted as they go by."""
+
+    def __init__(self):
+        self.accounts: Counter = Counter()
+        self.reviewers: Counter = Counter()
+        self.items = 0
+
+    def counting(self, items: Iterable[ReviewItem]) -> Iterator[ReviewItem]:
+        for item in items:
+            self.accounts[f"{item.account_name} ({item.account_id})"] += 1
+            self.reviewers[item.reviewer.get_username() if item.reviewer else ""] += 1
+            self.items += 1
+            yield item
+
+    def by_account(self) -> dict[str, int]:
+        return dict(sorted(self.accounts.items()))
+
+    def by_reviewer(self) -> dict[str, int]:
+        return dict(sorted(self.reviewers.items()))
 
 
 def launch(campaign: Campaign, by=None) -> Campaign:
@@ -179,23 +200,28 @@ def launch(campaign: Campaign, by=None) -> Campaign:
         problems = stale_accounts(campaign)
         if problems:
             raise LaunchRefused("; ".join(problems))
+        tally = _Tally()
         with _no_cycle_collection():
-            items = build_items(campaign)
-            # Nothing points at an item before launch returns, and nobody needs their ids.
-            bulk.insert(ReviewItem, items)
+            # Written as they are made, so that PostgreSQL takes each row in while the next
+            # are built. Nothing points at an item before launch returns, and nobody needs
+            # their ids.
+            bulk.insert(ReviewItem, tally.counting(population(campaign)))
         campaign.state = Campaign.State.ACTIVE
         campaign.launched_at = timezone.now()
-        campaign.item_count = len(items)
+        campaign.item_count = tally.items
         campaign.save(update_fields=["state", "launched_at", "item_count"])
         # Every account's run, also one with no item in scope: the campaign was launched on it,
         # and "nothing to review there" is a finding of that run.
         campaign.runs.set([a.current_run_id for a in campaign.accounts.all()])
-        by_account, by_reviewer = _counts(items)
         record(
             "campaign.launched",
             campaign,
             actor=by,
-            after={"items": len(items), "by_account": by_account, "by_reviewer": by_reviewer},
+            after={
+                "items": tally.items,
+                "by_account": tally.by_account(),
+                "by_reviewer": tally.by_reviewer(),
+            },
         )
     return campaign
 
@@ -245,18 +271,25 @@ def _iso(moment: datetime | None) -> str | None:
 
 def build_items(campaign: Campaign) -> list[ReviewItem]:
     """The campaign's review items, unsaved, from each account's current collection."""
+    with _no_cycle_collection():
+        return list(population(campaign))
+
+
+def population(campaign: Campaign) -> Iterator[ReviewItem]:
+    """The campaign's review items, unsaved, one at a time as they are made. Everything they
+    are made from is read first: while a launch writes them, the connection takes no query."""
     rules = campaign.rules
     directory = Directory()
     users = {user.pk: user for user in directory.users()}
     assignments = [
         (pattern, users[user_id]) for pattern, user_id in rules["assignments"] if user_id in users
     ]
-    items = []
+    campaign.fallback_reviewer  # noqa: B018 (read now, not while the items are written)
     accounts = campaign.accounts.select_related("owner", "current_run").order_by("account_id")
-    with _no_cycle_collection():
-        for account in accounts:
-            items += _AccountPopulation(campaign, account, directory, assignments).items()
-    return items
+    populations = [
+        _AccountPopulation(campaign, account, directory, assignments) for account in accounts
+    ]
+    return (item for account in populations for item in account.items())
 
 
 @contextmanager
@@ -384,8 +417,7 @@ class _AccountPopulation:
             return documents, refs
         return [], []
 
-    def items(self) -> list[ReviewItem]:
-        items = []
+    def items(self) -> Iterator[ReviewItem]:
         rules = self.rules
         for principal in self.principals:
             if not self._in_scope(principal):
@@ -427,8 +459,7 @@ class _AccountPopulation:
             for right in rights:
                 item = self._item(principal, right, documents[right.id], allowed, granted_by, who)
                 if item is not None:
-                    items.append(item)
-        return items
+                    yield item
 
     def _item(self, principal, right, documents, allowed, granted_by, who) -> ReviewItem | None:
         """The item of one right; `who`: its reviewer, how they were found, and the facts of
