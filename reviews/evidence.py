@@ -34,7 +34,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date
 from pathlib import Path
@@ -191,6 +191,12 @@ class _Package:
             member.close(complete=True)
         self.files[name] = {"sha256": member.digest.hexdigest(), "bytes": member.size}
 
+    def abandon(self) -> None:
+        """Close a package that failed, while its file is still open (the caller discards it),
+        rather than when Python collects it."""
+        with suppress(ValueError, OSError):
+            self.zip.close()
+
     def text(self, name: str, text: str) -> None:
         with self.member(name) as member:
             member.write(text)
@@ -292,7 +298,12 @@ def build(campaign: Campaign, fileobj, *, by=None, language: str | None = None) 
     with dump.snapshot() as shared:
         campaign = Campaign.objects.select_related("owner", "definition").get(pk=campaign.pk)
         language = language or settings.LANGUAGE_CODE
-        manifest, manifest_sha256 = _Builder(campaign, fileobj, by, language).write(shared)
+        builder = _Builder(campaign, fileobj, by, language)
+        try:
+            manifest, manifest_sha256 = builder.write(shared)
+        except BaseException:
+            builder.package.abandon()
+            raise
     with transaction.atomic():
         trail.record(
             "evidence.exported",

@@ -689,6 +689,26 @@ def test_the_rows_read_alongside_the_items_are_those_of_the_same_moment(
     assert json.loads(files["manifest.json"])["counts"]["decisions"] == 1
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failing", ["_read_alongside", "_runs"])
+def test_an_export_that_fails_on_either_connection_says_why_and_records_nothing(
+    campaign, manager, failing, monkeypatch
+):
+    def broken(builder):
+        raise DatabaseError(f"{failing} failed")
+
+    monkeypatch.setattr(evidence._Builder, failing, broken)
+    exported = AuditEvent.objects.filter(action="evidence.exported")
+
+    with pytest.raises(DatabaseError, match=f"{failing} failed"):
+        export(campaign, by=manager)
+
+    assert not exported.exists()
+    monkeypatch.undo()
+    export(campaign, by=manager)  # and the next one works
+    assert exported.count() == 1
+
+
 def read_rows(files: dict[str, bytes], name: str) -> list:
     """A file's rows, with each CSV cell of JSON read as JSON: its spacing and the order of
     its keys are the writer's."""
