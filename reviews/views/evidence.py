@@ -3,9 +3,10 @@
 Auditors and managers download it at any stage after launch (interim until sign-off); anyone
 else gets a 404, as for the campaign's other oversight pages. The package tells who can do what
 in every account in scope, so the download asks for the user's password again: a session left
-open on a shared screen is not enough. The download changes nothing but the audit trail, which
-records it. The package is built into a temporary file, so a large campaign costs disk rather
-than memory, and the file name is the server's own.
+open on a shared screen is not enough, and a wrong password counts towards the sign-in lockout.
+The download changes nothing but the audit trail, which records it. The package is built into a
+temporary file, so a large campaign costs disk rather than memory, and the file name is the
+server's own.
 """
 
 import tempfile
@@ -18,6 +19,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from config import lockout
 from reviews import evidence
 from reviews.models import Campaign
 from reviews.views import manager
@@ -52,8 +54,14 @@ def campaign_evidence(request, campaign_uuid):
     campaign = manager._campaign(request, campaign_uuid)
     if campaign.state == Campaign.State.DRAFT:
         raise Http404  # nothing is frozen before launch
+    if request.method == "POST" and (locked := lockout.password_locked(request)):
+        return locked
     form = PasswordAgainForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "GET" or not form.is_valid():
+        if form.has_error("password", code="password") and (
+            locked := lockout.wrong_password(request)
+        ):
+            return locked
         response = render(
             request, "reviews/campaign_evidence.html", {"campaign": campaign, "form": form}
         )

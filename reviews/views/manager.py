@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config import lockout
 from config.pagination import paginate
 from config.templatetags.attest import duration
 from inventory.models import AwsAccount
@@ -694,6 +695,8 @@ def campaign_signoff(request, campaign_uuid):
         initial={"statement": _default_statement(campaign)},
     )
     if request.method == "POST" and form.is_valid():
+        if locked := lockout.password_locked(request):
+            return locked
         try:
             sign_off(
                 campaign,
@@ -704,6 +707,8 @@ def campaign_signoff(request, campaign_uuid):
         except Refused as exc:
             if exc.code == "not_yours":
                 raise PermissionDenied from exc
+            if exc.code == "password" and (locked := lockout.wrong_password(request)):
+                return locked
             field = {"password": "password", "statement_required": "statement"}.get(exc.code)
             form.add_error(field, str(exc))
         else:

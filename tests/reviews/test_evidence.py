@@ -27,6 +27,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import ProtectedError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -1055,6 +1056,24 @@ def test_the_download_asks_for_the_password_again_and_refuses_a_wrong_one(
     assert "The password is not right." in refused.text
     assert client.post(url(campaign)).status_code == 200  # no password: the form again
     assert events_since(mark) == []
+
+
+def test_wrong_passwords_at_the_download_lock_the_user_out_as_failed_sign_ins(
+    client, auditor, campaign, settings
+):
+    client.force_login(auditor)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post(url(campaign), {"password": "not my password"}).status_code == 200
+
+    locked = client.post(url(campaign), {"password": "not my password"})
+    assert locked.status_code == 429
+    assert "Signing in is locked for 30 minutes" in locked.text
+    # Locked: the right password neither downloads the package nor signs in.
+    assert client.post(url(campaign), {"password": PASSWORD}).status_code == 429
+    sign_in = Client().post(reverse("login"), {"username": auditor.username, "password": PASSWORD})
+    assert sign_in.status_code == 429
+    assert AuditEvent.objects.filter(action="auth.locked_out").count() == 1
+    assert not AuditEvent.objects.filter(action="evidence.exported").exists()
 
 
 def test_the_download_refuses_other_methods(client, auditor, campaign):

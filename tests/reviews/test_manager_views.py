@@ -692,6 +692,25 @@ def test_sign_off_is_refused_with_a_wrong_password(client, manager, campaign):
     assert not SignOff.objects.exists()
 
 
+def test_wrong_passwords_at_sign_off_lock_the_manager_out_as_failed_sign_ins(
+    client, manager, campaign, settings
+):
+    client.force_login(manager)
+    client.post(url("close", campaign))
+    settled(campaign, manager)
+    wrong = {"password": "not my password", "statement": "All reviewed."}
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert "The password is not right." in client.post(url("signoff", campaign), wrong).text
+
+    locked = client.post(url("signoff", campaign), wrong)
+    assert locked.status_code == 429
+    assert "Signing in is locked for 30 minutes" in locked.text
+    right = client.post(url("signoff", campaign), {**wrong, "password": PASSWORD})
+    assert right.status_code == 429
+    assert not SignOff.objects.exists()
+    assert AuditEvent.objects.filter(action="auth.locked_out").count() == 1
+
+
 def test_another_manager_cannot_sign_off(client, manager, mia, campaign):
     client.force_login(manager)
     client.post(url("close", campaign))
