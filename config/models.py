@@ -58,7 +58,7 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, user, name: str, *, by=None) -> tuple["ApiToken", str]:
         """A new token for `user` and its key, which nobody can read again."""
-        key = secrets.token_urlsafe(32)
+        key = _new_key()
         with transaction.atomic():
             token = cls.objects.create(
                 user=user, name=name, prefix=key[:KEY_PREFIX_LENGTH], digest=key_digest(key)
@@ -88,3 +88,11 @@ class ApiToken(models.Model):
                 )
         self.refresh_from_db(fields=["revoked_at"])
         return bool(revoked)
+
+
+def _new_key() -> str:
+    """A random key that does not begin with "-": its first characters name it on the command
+    line (`revoke_api_token PREFIX`), where a leading "-" reads as an option."""
+    while (key := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return key

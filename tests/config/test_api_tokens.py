@@ -10,6 +10,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from config import models
 from config.models import ApiToken
 
 ACCOUNTS = "/api/accounts/"
@@ -68,6 +69,13 @@ def test_a_revoked_token_no_longer_signs_in(manager):
     assert AuditEvent.objects.filter(action="api_token.revoked").count() == 1
     with pytest.raises(CommandError, match="No unrevoked token"):
         call_command("revoke_api_token", key[:8], stdout=out)
+
+
+def test_no_key_begins_with_what_the_command_line_reads_as_an_option(monkeypatch):
+    drawn = iter(["-starts-like-an-option", "_fine-after-one-more-draw"])
+    monkeypatch.setattr("config.models.secrets.token_urlsafe", lambda size: next(drawn))
+
+    assert models._new_key() == "_fine-after-one-more-draw"
 
 
 def test_a_deactivated_users_tokens_stop_working(manager):
