@@ -1,8 +1,11 @@
-"""Words for what items hold as codes: reasons, caveats and privileges, in the reader's language."""
+"""Words for what items hold as codes: reasons, caveats and privileges, in the reader's language;
+and the queue's rows."""
 
 from functools import lru_cache
 
 from django import template
+from django.template import engines
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -42,7 +45,54 @@ def _queue_row_texts(language: str | None) -> dict[str, str]:
         "reason_keys": _("Enter records the decision; Shift+Enter starts a new line; Esc cancels."),
         "closed": _("The campaign is closed."),
         "no_reviewer": _("Now without a reviewer"),
+        # Sentences with a value in them, filled in the row as {% blocktranslate %} would.
+        "until": _("until %(day)s"),
+        "stage": _("Stage %(stage)s"),
+        "now_with": _("Now with %(user)s"),
     }
+
+
+# What a row shows of a refused decision, and whether it is swapped in out of band: the
+# template's context says, unless the tag does.
+ROW_STATE = {
+    "row_error": None,
+    "reason_open": False,
+    "pending": "",
+    "reason": "",
+    "row_oob": False,
+}
+
+
+@register.simple_tag(takes_context=True)
+def queue_rows(context, items, **state) -> SafeString:
+    """The queue's rows, rendered by Jinja2 (templates-jinja2/reviews/queue_rows.html): Django's
+    template engine took half of a queue page's time over its fifty rows of forms. The HTML is
+    the same as Django's would be; `state` is ROW_STATE's, else taken from the context."""
+    request = context.get("request")
+    csrf_token = context.get("csrf_token")
+    row = {name: state.get(name, context.get(name, default)) for name, default in ROW_STATE.items()}
+    html = (
+        engines["jinja2"]
+        .get_template("reviews/queue_rows.html")
+        .render(
+            {
+                "items": items,
+                "texts": _queue_row_texts(get_language()),
+                "chosen": context.get("chosen") or (),
+                "next": context.get("next") or "",
+                "user_pk": request.user.pk if request else None,
+                "csrf_token": str(csrf_token) if csrf_token else "",
+                **row,
+            }
+        )
+    )
+    return SafeString(html)
+
+
+@register.simple_tag(takes_context=True)
+def queue_row(context, item, **state) -> SafeString:
+    """One row of the queue (after a decision, or out of band beside the item's panel)."""
+    return queue_rows(context, [item], **state)
 
 
 @register.filter

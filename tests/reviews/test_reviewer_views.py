@@ -196,6 +196,13 @@ def test_the_queue_sorts_the_least_recently_used_first(reviewer_client, items):
     assert first == str(inline(items, 2).uuid)
 
 
+def test_every_form_of_the_queue_carries_the_pages_csrf_token(reviewer_client, items):
+    page = reviewer_client.get(reverse("reviews:queue")).text
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert len(tokens) == 3 + len(items)  # sign-out, language, bulk, and each row's decision
+    assert len(set(tokens)) == 1
+
+
 def test_htmx_gets_the_queue_results_alone(reviewer_client, items):
     response = reviewer_client.get(f"{reverse('reviews:queue')}?privileged=true", headers=HTMX)
     assert response.text.lstrip().startswith('<div id="queue-results"')
