@@ -137,6 +137,9 @@ def _prepare(items, user):
     can be reduced, whether the user decides it, a token of when it was shown, its URLs and
     the labels of its controls."""
     item_url, decide_url = _url_pattern("reviews:item"), _url_pattern("reviews:decide")
+    # Translated once for the page's fifty rows.
+    select_label = _("Select %(principal)s: %(right)s")
+    decide_label = _("Decide %(principal)s: %(right)s")
     for item in items:
         item.url = item_url.format(item.uuid)
         item.decide_url = decide_url.format(item.uuid)
@@ -144,8 +147,8 @@ def _prepare(items, user):
             "principal": item.principal_name,
             "right": item.right_label or item.get_right_kind_display(),
         }
-        item.select_label = _("Select %(principal)s: %(right)s") % names
-        item.decide_label = _("Decide %(principal)s: %(right)s") % names
+        item.select_label = select_label % names
+        item.decide_label = decide_label % names
         item.needs_reason = {
             decision: reason_required(item, decision)
             for decision in (ReviewItem.Decision.KEEP, ReviewItem.Decision.REVOKE)
