@@ -10,7 +10,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from inventory import policies
+from inventory.models import Principal, Right
 from reviews import recommend
+from reviews.models import Recommendation, ReviewItem
 
 register = template.Library()
 
@@ -52,6 +54,24 @@ def _queue_row_texts(language: str | None) -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=32)
+def _choice_labels(language: str | None) -> dict[str, dict[str, str]]:
+    """The labels of the choices a row shows, by field and value, translated once for each
+    language: each `get_..._display()` translates its label again, four times a row. A value no
+    longer a choice shows as it is, as those methods show it."""
+    # `language` is the active one, named only to key the cache.
+    fields = {
+        "principal_kind": Principal.Kind,
+        "right_kind": Right.Kind,
+        "recommendation": Recommendation,
+        "decision": ReviewItem.Decision,
+    }
+    return {
+        field: {value: str(label) for value, label in choices.choices}
+        for field, choices in fields.items()
+    }
+
+
 # What a row shows of a refused decision, and whether it is swapped in out of band: the
 # template's context says, unless the tag does.
 ROW_STATE = {
@@ -70,6 +90,7 @@ def queue_rows(context, items, **state) -> SafeString:
     the same as Django's would be; `state` is ROW_STATE's, else taken from the context."""
     request = context.get("request")
     csrf_token = context.get("csrf_token")
+    language = get_language()
     row = {name: state.get(name, context.get(name, default)) for name, default in ROW_STATE.items()}
     html = (
         engines["jinja2"]
@@ -77,7 +98,8 @@ def queue_rows(context, items, **state) -> SafeString:
         .render(
             {
                 "items": items,
-                "texts": _queue_row_texts(get_language()),
+                "texts": _queue_row_texts(language),
+                "labels": _choice_labels(language),
                 "chosen": context.get("chosen") or (),
                 "next": context.get("next") or "",
                 "user_pk": request.user.pk if request else None,

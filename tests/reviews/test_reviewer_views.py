@@ -18,7 +18,7 @@ from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from audit.models import AuditEvent
 from inventory.models import Principal, Right, ServiceUsage
@@ -146,6 +146,17 @@ def test_a_row_shows_the_right_its_use_recommendation_and_privilege(reviewer_cli
     assert "Privileged" in row
     assert "Undecided" in row
     assert "Privileged" not in row_of(response, inline(items))
+
+
+def test_a_row_names_its_choices_in_the_readers_language_or_as_stored(reviewer_client, items):
+    item = admin(items)
+    ReviewItem.objects.filter(pk=item.pk).update(recommendation="retired")
+    reviewer_client.cookies["django_language"] = "ja"
+    row = row_of(reviewer_client.get(reverse("reviews:queue")), item)
+    with translation.override("ja"):
+        assert str(Principal.Kind.ROLE.label) in row
+        assert str(Right.Kind.MANAGED_POLICY.label) in row
+    assert '<span class="badge rec-retired">retired</span>' in row
 
 
 def test_a_row_asks_for_a_reason_only_where_the_campaign_requires_one(reviewer_client, items):
