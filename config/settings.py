@@ -98,6 +98,14 @@ TEMPLATES = [
             ],
         },
     },
+    # The queue's rows alone (config/jinja2.py says why), looked up by this engine's name.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "templates-jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "config.jinja2.environment"},
+    },
 ]
 
 # Without DATABASE_URL Attest runs on SQLite under var/: the embedded default of `make demo`.

@@ -24,7 +24,18 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -126,6 +137,9 @@ def _prepare(items, user):
     can be reduced, whether the user decides it, a token of when it was shown, its URLs and
     the labels of its controls."""
     item_url, decide_url = _url_pattern("reviews:item"), _url_pattern("reviews:decide")
+    # Translated once for the page's fifty rows.
+    select_label = _("Select %(principal)s: %(right)s")
+    decide_label = _("Decide %(principal)s: %(right)s")
     for item in items:
         item.url = item_url.format(item.uuid)
         item.decide_url = decide_url.format(item.uuid)
@@ -133,8 +147,8 @@ def _prepare(items, user):
             "principal": item.principal_name,
             "right": item.right_label or item.get_right_kind_display(),
         }
-        item.select_label = _("Select %(principal)s: %(right)s") % names
-        item.decide_label = _("Decide %(principal)s: %(right)s") % names
+        item.select_label = select_label % names
+        item.decide_label = decide_label % names
         item.needs_reason = {
             decision: reason_required(item, decision)
             for decision in (ReviewItem.Decision.KEEP, ReviewItem.Decision.REVOKE)
@@ -262,18 +276,20 @@ def _progress(user) -> list[dict]:
     the accounts they are in (`accounts`: id and name)."""
     rows: dict = {}
     # One query, by campaign and account, gives the progress and the account filter's choices:
-    # each reads the reviewer's every item.
+    # each reads the reviewer's every item. The items are grouped by the campaign's id alone,
+    # its other columns looked up once a group: grouping ten thousand items by the campaign's
+    # name and date too took a third of the query.
+    campaign = Campaign.objects.filter(pk=OuterRef("campaign_id")).order_by()
     for row in (
         _my_queue(user)
-        .values(
-            "campaign_id",
-            "campaign__uuid",
-            "campaign__name",
-            "campaign__due_date",
-            "account_id",
-            "account_name",
-        )
+        .values("campaign_id", "account_id", "account_name")
         .annotate(total=Count("pk"), done=Count("pk", filter=~Q(decision="")))
+        .annotate(
+            **{
+                f"campaign__{name}": Subquery(campaign.values(name))
+                for name in ("uuid", "name", "due_date")
+            }
+        )
         .order_by("campaign__due_date", "campaign__name", "campaign_id", "account_id")
     ):
         campaign = rows.setdefault(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 from django.core.management import get_commands
 
 from config.env import AWS_SDK_VARIABLES, READ
@@ -62,6 +63,13 @@ def test_every_compose_command_names_a_real_module(compose, service):
 def test_the_dockerfile_default_command_names_a_real_module():
     cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
     _check_command(yaml.safe_load(cmd.group(1)))
+
+
+def test_the_image_holds_every_template_directory():
+    copied = re.findall(r"^COPY (\S+) ", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    for engine in settings.TEMPLATES:
+        for folder in engine["DIRS"]:
+            assert Path(folder).relative_to(ROOT).as_posix() in copied, folder
 
 
 def test_every_compose_variable_is_one_the_settings_read(compose):

@@ -3,7 +3,9 @@
 The template check reads each template as Django's own lexer does, drops what is inside
 translation tags, and looks at what is left the way a browser shows it: text nodes and the
 attributes people read (title, aria-label, placeholder, alt, a submit button's value). The
-catalogue checks find the messages the way makemessages does (Django's templatize for
+few Jinja2 templates (templates-jinja2/) are read by Jinja2's lexer: makemessages cannot read
+their tags, so they show no words of their own at all, only values (words from Python's gettext
+calls). The catalogue checks find the messages the way makemessages does (Django's templatize for
 templates, the gettext calls for Python) without needing GNU gettext.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.template import Context, Template
+from django.template import Context, Template, engines
 from django.template.base import Lexer, TokenType
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,6 +29,7 @@ from reviews.launch import launch, new_campaign
 
 ROOT = settings.BASE_DIR
 TEMPLATES_DIR = ROOT / "templates"
+JINJA2_DIR = ROOT / "templates-jinja2"
 PO_FILE = ROOT / "locale" / "ja" / "LC_MESSAGES" / "django.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 # What makemessages is told to --ignore, so both find the same messages.
@@ -133,6 +136,10 @@ def _without_template_code(source):
 def untranslated_text(source):
     """What a template shows outside translation tags, as (where, text) pairs."""
     html, shown = _without_template_code(source)
+    return _words_read(html, shown)
+
+
+def _words_read(html, shown=()):
     reader = _Reader()
     reader.feed(html)
     reader.close()
@@ -141,6 +148,17 @@ def untranslated_text(source):
         if any(word not in ALLOWED_WORDS for word in WORD.findall(text)):
             found.append((where, " ".join(text.split())))
     return found
+
+
+def jinja2_text(source):
+    """What a Jinja2 template shows of its own, outside its tags and expressions, as (where,
+    text) pairs: all of it is a word makemessages would miss."""
+    parts = [
+        value if kind == "data" else " "
+        for _, kind, value in engines["jinja2"].env.lex(source)
+        if kind in {"data", "variable_begin", "block_begin", "comment_begin"}
+    ]
+    return _words_read("".join(parts))
 
 
 def _templates():
@@ -153,6 +171,23 @@ def _templates():
 def test_template_shows_no_text_outside_translation_tags(name):
     found = untranslated_text((TEMPLATES_DIR / name).read_text())
     assert not found, f"templates/{name} shows text not marked for translation: {found}"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(path.relative_to(JINJA2_DIR).as_posix() for path in JINJA2_DIR.rglob("*.html"))
+)
+def test_jinja2_template_shows_no_words_of_its_own(name):
+    found = jinja2_text((JINJA2_DIR / name).read_text())
+    assert not found, f"templates-jinja2/{name} shows words makemessages cannot find: {found}"
+
+
+def test_the_jinja2_check_finds_words_in_text_and_attributes():
+    source = """{# Comments are not shown #}{% for item in items %}
+    <p title="Open {{ item.name }}">{{ texts.keep }} {{ item.count }} left</p>
+    <button aria-label="{{ item.label }}">{% if item.ok %}Done{% endif %} · 12 <kbd>Esc</kbd>
+    </button>
+    {% endfor %}"""
+    assert jinja2_text(source) == [("title", "Open"), ("text", "left"), ("text", "Done · 12")]
 
 
 @pytest.mark.parametrize(

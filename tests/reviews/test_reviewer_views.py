@@ -18,7 +18,7 @@ from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from audit.models import AuditEvent
 from inventory.models import Principal, Right, ServiceUsage
@@ -148,6 +148,17 @@ def test_a_row_shows_the_right_its_use_recommendation_and_privilege(reviewer_cli
     assert "Privileged" not in row_of(response, inline(items))
 
 
+def test_a_row_names_its_choices_in_the_readers_language_or_as_stored(reviewer_client, items):
+    item = admin(items)
+    ReviewItem.objects.filter(pk=item.pk).update(recommendation="retired")
+    reviewer_client.cookies["django_language"] = "ja"
+    row = row_of(reviewer_client.get(reverse("reviews:queue")), item)
+    with translation.override("ja"):
+        assert str(Principal.Kind.ROLE.label) in row
+        assert str(Right.Kind.MANAGED_POLICY.label) in row
+    assert '<span class="badge rec-retired">retired</span>' in row
+
+
 def test_a_row_asks_for_a_reason_only_where_the_campaign_requires_one(reviewer_client, items):
     response = reviewer_client.get(reverse("reviews:queue"))
     privileged, plain = row_of(response, admin(items)), row_of(response, inline(items))
@@ -194,6 +205,13 @@ def test_the_queue_sorts_the_least_recently_used_first(reviewer_client, items):
     response = reviewer_client.get(f"{reverse('reviews:queue')}?sort=last_used")
     first = re.search(r'<tr id="item-([0-9a-f-]+)"', response.text).group(1)
     assert first == str(inline(items, 2).uuid)
+
+
+def test_every_form_of_the_queue_carries_the_pages_csrf_token(reviewer_client, items):
+    page = reviewer_client.get(reverse("reviews:queue")).text
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert len(tokens) == 3 + len(items)  # sign-out, language, bulk, and each row's decision
+    assert len(set(tokens)) == 1
 
 
 def test_htmx_gets_the_queue_results_alone(reviewer_client, items):
