@@ -16,7 +16,6 @@ COPY audit audit
 RUN pip install --no-cache-dir -e .
 COPY manage.py ./
 COPY templates templates
-COPY templates-jinja2 templates-jinja2
 # The compiled catalogues (django.mo) ship in the repository: no gettext in the image.
 COPY locale locale
 COPY static static

@@ -1,5 +1,5 @@
 """The Jinja2 environment of the few templates Django's template engine renders too slowly: the
-queue's rows, fifty a page (templates-jinja2/). Every other template is Django's.
+queue's rows, fifty a page (templates/jinja2/). Every other template is Django's.
 
 What these templates show must read as if Django had rendered it, byte for byte: values are
 localised and escaped as Django's templates do (`finalize`), dates follow the reader's language

@@ -85,7 +85,7 @@ ROW_STATE = {
 
 @register.simple_tag(takes_context=True)
 def queue_rows(context, items, **state) -> SafeString:
-    """The queue's rows, rendered by Jinja2 (templates-jinja2/reviews/queue_rows.html): Django's
+    """The queue's rows, rendered by Jinja2 (templates/jinja2/reviews/queue_rows.html): Django's
     template engine took half of a queue page's time over its fifty rows of forms. The HTML is
     the same as Django's would be; `state` is ROW_STATE's, else taken from the context."""
     request = context.get("request")

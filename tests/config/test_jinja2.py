@@ -6,13 +6,12 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import jinja2
 import pytest
 from django.template import engines
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
-
-import jinja2
 
 MOMENT = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
 
