@@ -25,8 +25,6 @@ import codecs
 import csv
 import io
 import json
-import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -317,68 +315,13 @@ def _blocks(lines) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-# Reading in parallel -----------------------------------------------------------------------------
-
-
 @contextmanager
-def snapshot() -> Iterator[str | None]:
-    """One transaction whose reads all see the database as it was at its first query. On
-    PostgreSQL, when not within a transaction already, it yields the snapshot's id, which
-    `alongside` shares with another connection (as pg_dump --jobs does); otherwise None."""
+def snapshot() -> Iterator[None]:
+    """One transaction whose reads all see the database as it was at its first query (within
+    a transaction already, that one's)."""
     nested = connection.in_atomic_block
     with transaction.atomic():
-        if nested or not by_copy():
-            yield None
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT pg_export_snapshot()")
-            (exported,) = cursor.fetchone()
-        yield exported
-
-
-class Alongside:
-    """`work()` run in a thread of its own, on a connection of its own that reads the snapshot
-    `snapshot_id` names, while this thread goes on; or run now, on this connection, when
-    there is no snapshot to share. `result()` waits for it, and raises what it raised."""
-
-    def __init__(self, snapshot_id: str | None, work: Callable[[], object]):
-        self.value = self.failure = None
-        self.thread = None
-        if snapshot_id is None:
-            self.value = work()
-            return
-        if not _SNAPSHOT_ID.fullmatch(snapshot_id):
-            raise ValueError(f"not a snapshot id: {snapshot_id!r}")
-        self.thread = threading.Thread(target=self._run, args=(snapshot_id, work), daemon=True)
-        self.thread.start()
-
-    def _run(self, snapshot_id: str, work: Callable[[], object]) -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
+        if not nested and by_copy():
+            with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                # SET takes no parameters; the id was checked to be one.
-                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-                self.value = work()
-        except BaseException as exc:
-            self.failure = exc
-        finally:
-            connection.close()  # this thread's own
-
-    def discard(self, cleanup: Callable[[object], object]) -> None:
-        """Wait for the work, and hand what it made to `cleanup`, whether or not it failed."""
-        try:
-            value = self.result()
-        except BaseException:
-            return
-        cleanup(value)
-
-    def result(self):
-        if self.thread is not None:
-            self.thread.join()
-        if self.failure is not None:
-            raise self.failure
-        return self.value
-
-
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+        yield

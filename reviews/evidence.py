@@ -142,35 +142,6 @@ class _Member:
                 self.failure = exc
 
 
-class _Spooled:
-    """The rows of `queryset` as JSON lines and CSV in two temporary files, read once and
-    written by the database (`config.dump`). The columns of `json_only` are left out of the
-    CSV: documents a spreadsheet cell cannot hold whole."""
-
-    def __init__(self, queryset, columns: dict, *, json_only: tuple[str, ...] = ()):
-        self.jsonl = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the package)
-        self.csv = tempfile.TemporaryFile()  # noqa: SIM115
-        try:
-            header, rows = dump.csv_and_jsonl(queryset, columns, json_only=json_only)
-            self.csv.write(header)
-            for csv_line, json_line in rows:
-                self.csv.write(csv_line)
-                self.jsonl.write(json_line)
-        except BaseException:
-            self.close()
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self) -> None:
-        self.jsonl.close()
-        self.csv.close()
-
-
 class _Package:
     def __init__(self, fileobj):
         # Level 3: half the time of the default level, for a package a third larger; levels 1
@@ -210,8 +181,10 @@ class _Package:
                 member.write_bytes(block)
 
     def rows(self, base: str, queryset, columns: dict, *, json_only: tuple[str, ...] = ()):
-        """`base`.jsonl and `base`.csv of `queryset`'s rows, as `_Spooled` writes them, the
-        JSON lines straight into the package."""
+        """`base`.jsonl and `base`.csv: the rows of `queryset`, read once and written by the
+        database (`config.dump`). The columns of `json_only` are left out of the CSV: documents
+        a spreadsheet cell cannot hold whole. A ZIP takes one member at a time, so the CSV goes
+        to a temporary file while the JSON lines are written, and is copied in after them."""
         header, rows = dump.csv_and_jsonl(queryset, columns, json_only=json_only)
         with tempfile.TemporaryFile() as spool:
             spool.write(header)
@@ -221,13 +194,6 @@ class _Package:
                     member.write_bytes(json_line)
             spool.seek(0)
             self.blocks(f"{base}.csv", iter(lambda: spool.read(_Member.BLOCK), b""))
-
-    def spooled(self, base: str, table: _Spooled) -> None:
-        """`base`.jsonl and `base`.csv, from their temporary files."""
-        with table:
-            for extension, spool in (("jsonl", table.jsonl), ("csv", table.csv)):
-                spool.seek(0)
-                self.blocks(f"{base}.{extension}", iter(lambda s=spool: s.read(_Member.BLOCK), b""))
 
     def table(self, base: str, columns: list[str], rows: Iterable[dict]) -> None:
         """`base`.csv and `base`.json (an array) of rows made in Python: the reports.
@@ -295,12 +261,12 @@ def build(campaign: Campaign, fileobj, *, by=None, language: str | None = None) 
     hourly checkpoint would), so the extract ends at or just after a signed checkpoint.
     """
     trail.checkpoint()
-    with dump.snapshot() as shared:
+    with dump.snapshot():
         campaign = Campaign.objects.select_related("owner", "definition").get(pk=campaign.pk)
         language = language or settings.LANGUAGE_CODE
         builder = _Builder(campaign, fileobj, by, language)
         try:
-            manifest, manifest_sha256 = builder.write(shared)
+            manifest, manifest_sha256 = builder.write()
         except BaseException:
             builder.package.abandon()
             raise
@@ -336,30 +302,21 @@ class _Builder:
             self.signoff = None
         self.interim = campaign.state != Campaign.State.SIGNED_OFF or self.signoff is None
 
-    def write(self, shared: str | None) -> tuple[dict, str]:
-        """Write the package; `shared`: the id of the snapshot the files are read in, which a
-        second connection shares to read the decisions and remediations while this one reads
-        the items (None: one connection reads them all, in turn)."""
+    def write(self) -> tuple[dict, str]:
         package = self.package
-        alongside = dump.Alongside(shared, self._read_alongside)
-        try:
-            counts = self._counts()
-            package.text("README.md", self._readme(counts))
-            package.text("VERIFY.md", verify_text(self.language))
-            package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
-            package.json("population/collection_runs.json", self._runs())
-        except BaseException:
-            alongside.discard(lambda read: [table.close() for _base, table in read["tables"]])
-            raise
-        read = alongside.result()
-        for base, table in read["tables"]:
-            package.spooled(base, table)
+        counts = self._counts()
+        package.text("README.md", self._readme(counts))
+        package.text("VERIFY.md", verify_text(self.language))
+        package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
+        package.json("population/collection_runs.json", self._runs())
+        package.rows("decisions", self._decisions(), DECISION_COLUMNS)
+        package.rows("remediations", self._remediations(), REMEDIATION_COLUMNS)
+        package.rows("exceptions", self._exceptions(), EXCEPTION_COLUMNS)
+        status, remediation_status = self._status(), list(self._remediation_status())
         package.json("signoff.json", self._signoff_file())
-        package.table("reports/composition", COMPOSITION_COLUMNS, read["composition"])
-        package.table("reports/status", STATUS_COLUMNS, read["status"])
-        package.table(
-            "reports/remediation_status", REMEDIATION_STATUS_COLUMNS, read["remediation_status"]
-        )
+        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition())
+        package.table("reports/status", STATUS_COLUMNS, status)
+        package.table("reports/remediation_status", REMEDIATION_STATUS_COLUMNS, remediation_status)
         signoff = [self._signoff_row(counts)]
         package.table("reports/signoff", SIGNOFF_COLUMNS, signoff)
         package.table(
@@ -369,7 +326,7 @@ class _Builder:
         )
         package.text(
             "summary.html",
-            self._summary(counts, read["status"], read["remediation_status"], signoff[0]),
+            self._summary(counts, status, remediation_status, signoff[0]),
         )
         extract = self._extract()
         # Each event as its hash covers it, with the row's id and the hash.
@@ -381,20 +338,6 @@ class _Builder:
             stream.write(data)
         package.zip.close()
         return manifest, hashlib.sha256(data).hexdigest()
-
-    def _read_alongside(self) -> dict:
-        """What the second connection reads: the decisions, remediations and exceptions, and
-        the reports' figures."""
-        return {
-            "tables": [
-                ("decisions", _Spooled(self._decisions(), DECISION_COLUMNS)),
-                ("remediations", _Spooled(self._remediations(), REMEDIATION_COLUMNS)),
-                ("exceptions", _Spooled(self._exceptions(), EXCEPTION_COLUMNS)),
-            ],
-            "composition": list(self._composition()),
-            "status": self._status(),
-            "remediation_status": list(self._remediation_status()),
-        }
 
     # What the files hold ----------------------------------------------------------------------
 
@@ -425,7 +368,9 @@ class _Builder:
         }
 
     def _items(self):
-        return self.items.order_by(*ITEM_ORDER)
+        # In the order the launch made them: by account, principal and right. Every file of
+        # rows about items follows it.
+        return self.items.order_by("pk")
 
     def _runs(self) -> list[dict]:
         items = dict(self.items.order_by().values_list("run").annotate(n=Count("pk")))
@@ -470,14 +415,14 @@ class _Builder:
         return runs
 
     def _decisions(self):
+        # In the order of their items, newest first: the order the window of "current" reads
+        # them in, so that PostgreSQL sorts them once.
         return Decision.objects.filter(item__campaign=self.campaign).order_by(
-            *(f"item__{name}" for name in ITEM_ORDER), "-decided_at", "-pk"
+            "item_id", "-decided_at", "-pk"
         )
 
     def _remediations(self):
-        return self.campaign.remediations.order_by(
-            "account__account_id", "item__principal_arn", "pk"
-        )
+        return self.campaign.remediations.order_by("item_id", "pk")
 
     def _exceptions(self):
         return self._remediations().filter(excepted_at__isnull=False)
@@ -805,8 +750,6 @@ class RequestIds(Func):
         )
 
 
-# The order of the population, and of the decisions: by account, principal and right.
-ITEM_ORDER = ["account_id", "principal_arn", "right_kind", "right_key", "pk"]
 # Each file's columns: name, and the field (or expression) of its queryset. JSON lines hold them
 # all, CSV those a spreadsheet cell can hold whole.
 ITEM_COLUMNS = {

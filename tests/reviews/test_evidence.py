@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import tracemalloc
 import zipfile
 from datetime import UTC, date, timedelta
@@ -652,49 +651,8 @@ def test_the_demo_on_sqlite_exports_a_package_that_verifies(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_rows_read_alongside_the_items_are_those_of_the_same_moment(
-    campaign, items, reviewer, manager, monkeypatch
-):
-    """Outside a transaction, a second connection reads the decisions and remediations while
-    the first reads the items: it shares the first one's snapshot, so a decision made during
-    the export is in no file of it."""
-    decide(items[0], reviewer, Choice("keep", REASON))
-    late = []
-
-    def decide_and_close(item):
-        try:
-            late.append(decide(fresh(item), reviewer, Choice("revoke", REASON)))
-        finally:
-            connection.close()
-
-    class DecidedMeanwhile(dump.Alongside):
-        def __init__(self, shared, work):
-            assert shared is not None
-            # Once the export's snapshot is taken, before the second connection reads: a
-            # decision on a connection of its own, committed.
-            worker = threading.Thread(target=decide_and_close, args=[items[1]])
-            worker.start()
-            worker.join()
-            super().__init__(shared, work)
-
-    monkeypatch.setattr(dump, "Alongside", DecidedMeanwhile)
-    package = export(campaign, by=manager)
-
-    assert len(late) == 1
-    assert Decision.objects.count() == 2
-    assert problems(package) == []
-    files = members(package)
-    assert [row["item"] for row in rows(files, "decisions.jsonl")] == [str(items[0].uuid)]
-    decided = {row["item"]: row["decision"] for row in rows(files, "population/items.jsonl")}
-    assert (decided[str(items[0].uuid)], decided[str(items[1].uuid)]) == ("keep", "")
-    assert json.loads(files["manifest.json"])["counts"]["decisions"] == 1
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("failing", ["_read_alongside", "_runs"])
-def test_an_export_that_fails_on_either_connection_says_why_and_records_nothing(
-    campaign, manager, failing, monkeypatch
-):
+@pytest.mark.parametrize("failing", ["_remediations", "_runs"])
+def test_an_export_that_fails_says_why_and_records_nothing(campaign, manager, failing, monkeypatch):
     def broken(builder):
         raise DatabaseError(f"{failing} failed")
 
