@@ -29,9 +29,7 @@ import hashlib
 import hmac
 import io
 import json
-import queue
 import tempfile
-import threading
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -87,9 +85,8 @@ State = Remediation.State
 
 
 class _Member:
-    """One file of the package being written: its bytes are handed on in blocks rather than
-    row by row, and hashed, counted and compressed by a thread of their own while the next
-    rows are read (zlib and hashlib let go of the GIL over a block)."""
+    """One file of the package being written: its bytes are hashed and counted on the way, and
+    handed to the compressor in blocks rather than row by row."""
 
     BLOCK = 1 << 16
 
@@ -99,11 +96,6 @@ class _Member:
         self.size = 0
         self.pending: list[bytes] = []
         self.pending_size = 0
-        # At most a few blocks wait, so that memory stays flat whatever the file's size.
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self.failure: BaseException | None = None
-        self.writer = threading.Thread(target=self._write_blocks, daemon=True)
-        self.writer.start()
 
     def write(self, text: str) -> int:
         self.write_bytes(text.encode())
@@ -116,30 +108,11 @@ class _Member:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            self.blocks.put(b"".join(self.pending))
-            self.pending, self.pending_size = [], 0
-
-    def close(self, *, complete: bool) -> None:
-        """Wait until every block is written; the writer's failure is raised here. Without
-        `complete` (the rows failed), what is pending is dropped."""
-        if complete:
-            self.flush()
-        self.blocks.put(None)
-        self.writer.join()
-        if self.failure is not None and complete:
-            raise self.failure
-
-    def _write_blocks(self) -> None:
-        while (data := self.blocks.get()) is not None:
-            if self.failure is not None:
-                continue  # drained, so that the reader never waits on a full queue
-            try:
-                self.digest.update(data)
-                self.size += len(data)
-                self.stream.write(data)
-            except BaseException as exc:
-                self.failure = exc
+        data = b"".join(self.pending)
+        self.pending, self.pending_size = [], 0
+        self.digest.update(data)
+        self.size += len(data)
+        self.stream.write(data)
 
 
 class _Package:
@@ -154,12 +127,8 @@ class _Package:
         # force_zip64: the size is not known before the member is written, and may pass 2 GiB.
         with self.zip.open(name, "w", force_zip64=True) as stream:
             member = _Member(stream)
-            try:
-                yield member
-            except BaseException:
-                member.close(complete=False)
-                raise
-            member.close(complete=True)
+            yield member
+            member.flush()
         self.files[name] = {"sha256": member.digest.hexdigest(), "bytes": member.size}
 
     def abandon(self) -> None:
