@@ -16,9 +16,8 @@ and tools read it, whatever its language.
 The ZIP is written member by member and hashed as its bytes go out, so a campaign of 100,000
 items exports in bounded memory. The large files (items, decisions, remediations, the audit
 extract) are written by the database itself (`config.dump`: PostgreSQL's COPY TO), the small
-ones from querysets by Python. Everything is read in
-one REPEATABLE READ transaction, so the files agree with one another even while reviewers keep
-deciding. CSV cells that a spreadsheet would run as a formula are neutralised: IAM names and
+ones from querysets by Python. Everything is read in one REPEATABLE READ transaction, so the
+files agree with one another even while reviewers keep deciding. CSV cells that a spreadsheet would run as a formula are neutralised: IAM names and
 tags, and reasons, are written by people Attest does not trust.
 """
 
