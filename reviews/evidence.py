@@ -17,8 +17,9 @@ The ZIP is written member by member and hashed as its bytes go out, so a campaig
 items exports in bounded memory. The large files (items, decisions, remediations, the audit
 extract) are written by the database itself (`config.dump`: PostgreSQL's COPY TO), the small
 ones from querysets by Python. Everything is read in one REPEATABLE READ transaction, so the
-files agree with one another even while reviewers keep deciding. CSV cells that a spreadsheet would run as a formula are neutralised: IAM names and
-tags, and reasons, are written by people Attest does not trust.
+files agree with one another even while reviewers keep deciding. CSV cells that a spreadsheet
+would run as a formula are neutralised: IAM names and tags, and reasons, are written by people
+Attest does not trust.
 """
 
 from __future__ import annotations

@@ -161,8 +161,9 @@ def preview(campaign: Campaign) -> Preview:
     tally = _Tally()
     if not problems:
         with _no_cycle_collection():
-            for _item in tally.counting(population(campaign)):
-                pass
+            for items in populations(campaign):
+                for _item in tally.counting(items):
+                    pass
     return Preview(tally.items, tally.by_account(), tally.by_reviewer(), problems)
 
 
@@ -202,10 +203,11 @@ def launch(campaign: Campaign, by=None) -> Campaign:
             raise LaunchRefused("; ".join(problems))
         tally = _Tally()
         with _no_cycle_collection():
-            # Written as they are made, so that PostgreSQL takes each row in while the next
-            # are built. Nothing points at an item before launch returns, and nobody needs
-            # their ids.
-            bulk.insert(ReviewItem, tally.counting(population(campaign)))
+            for items in populations(campaign):
+                # Written as they are made, so that PostgreSQL takes each row in while the
+                # next are built. Nothing points at an item before launch returns, and nobody
+                # needs their ids.
+                bulk.insert(ReviewItem, tally.counting(items))
         campaign.state = Campaign.State.ACTIVE
         campaign.launched_at = timezone.now()
         campaign.item_count = tally.items
@@ -269,15 +271,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def build_items(campaign: Campaign) -> list[ReviewItem]:
-    """The campaign's review items, unsaved, from each account's current collection."""
-    with _no_cycle_collection():
-        return list(population(campaign))
-
-
-def population(campaign: Campaign) -> Iterator[ReviewItem]:
-    """The campaign's review items, unsaved, one at a time as they are made. Everything they
-    are made from is read first: while a launch writes them, the connection takes no query."""
+def populations(campaign: Campaign) -> Iterator[Iterator[ReviewItem]]:
+    """The campaign's review items, unsaved, from each account's current collection: for each
+    account in turn, its items one at a time as they are made. An account's inventory is read
+    before its first item, so that one account's inventory at a time is in memory, and no query
+    runs while its items are written."""
     rules = campaign.rules
     directory = Directory()
     users = {user.pk: user for user in directory.users()}
@@ -286,10 +284,8 @@ def population(campaign: Campaign) -> Iterator[ReviewItem]:
     ]
     campaign.fallback_reviewer  # noqa: B018 (read now, not while the items are written)
     accounts = campaign.accounts.select_related("owner", "current_run").order_by("account_id")
-    populations = [
-        _AccountPopulation(campaign, account, directory, assignments) for account in accounts
-    ]
-    return (item for account in populations for item in account.items())
+    for account in accounts:
+        yield _AccountPopulation(campaign, account, directory, assignments).items()
 
 
 @contextmanager
