@@ -67,7 +67,7 @@ def _defaults(model: type[models.Model]) -> list[tuple[str, object, bool]]:
     return _DEFAULTS[model]
 
 
-def ids(pks: list[int]):
+def id_array(pks: list[int]):
     """Ids for `pk__in`: on PostgreSQL one array rather than a placeholder for each (psycopg
     parses a query of 10,000 placeholders for longer than PostgreSQL takes to run it)."""
     if connection.vendor != "postgresql":

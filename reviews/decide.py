@@ -214,7 +214,7 @@ def _apply(entries: list[tuple], user) -> None:
         # row a concurrent decision just changed, so every one of several simultaneous edits
         # would land. On one table it re-checks `version` on the row it waited for.
         updated = ReviewItem.objects.filter(
-            pk__in=bulk.ids(pks),
+            pk__in=bulk.id_array(pks),
             version=version,
             reviewer=user,
             campaign__in=Campaign.objects.filter(state=Campaign.State.ACTIVE).values("pk"),
