@@ -25,6 +25,23 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# The fields of an event its hash covers, in the order an extract lists them.
+HASHED = (
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "before",
+    "after",
+    "request_id",
+    "source_ip",
+    "prev_hash",
+)
+
+
 class AuditEventQuerySet(models.QuerySet):
     def for_object(self, object_type: str, object_id) -> "AuditEventQuerySet":
         return self.filter(object_type=object_type, object_id=str(object_id))
@@ -73,22 +90,11 @@ class AuditEvent(models.Model):
         return f"#{self.pk} {self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
 
     def content(self) -> dict:
-        """What the hash covers: everything but the row's id (the chain orders the rows) and
-        the hash itself."""
-        return {
-            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "action": self.action,
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "object_repr": self.object_repr,
-            "before": self.before,
-            "after": self.after,
-            "request_id": self.request_id,
-            "source_ip": self.source_ip,
-            "prev_hash": self.prev_hash,
-        }
+        """What the hash covers (HASHED): everything but the row's id (the chain orders the
+        rows) and the hash itself."""
+        content = {name: getattr(self, name) for name in HASHED}
+        content["occurred_at"] = self.occurred_at.astimezone(UTC).isoformat()
+        return content
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.content()).encode()).hexdigest()

@@ -20,12 +20,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from audit.models import canonical_json
 from audit.trail import record, record_many
 from config import bulk, dump
 from inventory.models import Right
 from reviews import remediate
-from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff, shown_digest
+from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
 from reviews.reviewers import item_is_own_access
 
 MAX_REASON = 2000
@@ -53,18 +52,6 @@ class Choice:
     reason: str = ""
     keep: tuple[str, ...] = ()
     keep_until: date | None = None
-
-
-def shown_sha256(item: ReviewItem) -> str:
-    """The digest of what the reviewer was shown, worked out from the frozen item as it is now
-    (decisions record the one stored at launch, `ReviewItem.shown_sha256`)."""
-    return shown_digest(
-        item.principal_arn,
-        item.right_kind,
-        item.right_key,
-        item.recommendation,
-        canonical_json(item.facts),
-    )
 
 
 def reason_required(item: ReviewItem, decision: str) -> bool:

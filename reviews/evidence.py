@@ -61,7 +61,7 @@ from django.utils import timezone, translation
 from django.utils.translation import pgettext
 
 from audit import trail
-from audit.models import AuditCheckpoint, AuditEvent, canonical_json
+from audit.models import HASHED, AuditCheckpoint, AuditEvent, canonical_json
 from config import dump
 from config.dump import csv_cell, plain
 from inventory.models import Principal, Right, RunArchive
@@ -822,25 +822,7 @@ EXCEPTION_COLUMNS = {
     "reason": "exception_reason",
 }
 # What an event's hash covers (AuditEvent.content()), with the row's id and the hash.
-EVENT_COLUMNS = {
-    name: name
-    for name in (
-        "id",
-        "occurred_at",
-        "actor_id",
-        "actor_name",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "before",
-        "after",
-        "request_id",
-        "source_ip",
-        "prev_hash",
-        "hash",
-    )
-}
+EVENT_COLUMNS = {name: name for name in ("id", *HASHED, "hash")}
 COMPOSITION_COLUMNS = [
     "account_id",
     "account_name",

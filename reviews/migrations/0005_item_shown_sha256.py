@@ -1,6 +1,6 @@
 """Each item keeps the digest of what its reviewer is shown, worked out at launch; the items of
-earlier launches get theirs here, from their frozen facts, as `reviews.decide.shown_sha256`
-works it out."""
+earlier launches get theirs here, from their frozen facts, as `reviews.models.shown_digest`
+works it out (written out here, as a migration must not change with the code)."""
 
 import hashlib
 import json

@@ -13,11 +13,11 @@ from itertools import count
 
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, canonical_json
 from inventory.importers import ImportFile, import_files
 from inventory.models import AwsAccount, Principal, Right, ServiceUsage
 from reviews.launch import launch, new_campaign
-from reviews.models import Campaign, CampaignDefinition, Remediation, ReviewItem
+from reviews.models import Campaign, CampaignDefinition, Remediation, ReviewItem, shown_digest
 from reviews.remediate import except_
 from tests import factories
 from tests.inventory import aws_files as aws
@@ -251,3 +251,15 @@ def settled(campaign: Campaign, manager) -> Campaign:
     for remediation in campaign.remediations.exclude(state=Remediation.State.VERIFIED):
         except_(remediation, manager, "Carried out outside Attest.")
     return campaign
+
+
+def shown_sha256(item: ReviewItem) -> str:
+    """The digest of what the reviewer was shown, worked out again from the item as it is now,
+    as an auditor would from the evidence: what launch stores and decisions record must be it."""
+    return shown_digest(
+        item.principal_arn,
+        item.right_kind,
+        item.right_key,
+        item.recommendation,
+        canonical_json(item.facts),
+    )

@@ -22,7 +22,6 @@ from reviews.decide import (
     decide_many,
     decisions_sha256,
     reassign,
-    shown_sha256,
     sign_off,
 )
 from reviews.models import Campaign, Decision, ReviewItem, SignOff, StageRule
@@ -36,6 +35,7 @@ from tests.reviews.builders import (
     item,
     launched,
     settled,
+    shown_sha256,
 )
 
 PASSWORD = "correct horse battery staple"  # every factory user's

@@ -35,7 +35,7 @@ from audit.models import AuditEvent, canonical_json
 from config import dump
 from inventory.models import AwsAccount, Principal, Right
 from reviews import evidence, verify_package
-from reviews.decide import Choice, close, decide, decide_many, shown_sha256, sign_off
+from reviews.decide import Choice, close, decide, decide_many, sign_off
 from reviews.launch import launch, new_campaign
 from reviews.models import Campaign, Decision, Remediation, ReviewItem, SignOff
 from reviews.remediate import except_
@@ -47,6 +47,7 @@ from tests.reviews.builders import (
     events_since,
     launched,
     settled,
+    shown_sha256,
 )
 
 PASSWORD = "correct horse battery staple"  # every factory user's

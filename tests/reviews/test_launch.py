@@ -11,7 +11,6 @@ from audit import trail
 from inventory.models import AwsAccount, CollectionRun, PolicyVersion, Principal, Right
 from reviews import launch as launching
 from reviews import tasks
-from reviews.decide import shown_sha256
 from reviews.launch import LaunchRefused, launch, launch_due, new_campaign, preview
 from reviews.models import Campaign, ReviewItem
 from tests import factories
@@ -30,6 +29,7 @@ from tests.reviews.builders import (
     launched,
     now,
     organization,
+    shown_sha256,
 )
 
 PAYMENTS = "payments-prod (123456789012)"
