@@ -47,8 +47,10 @@ demo: $(VENV)/.installed-demo
 	fi; \
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# One pytest process per core, each with its own test database (test_attest_gw0, ...); a file's
+# tests stay in one process, so the worker tests' Redis databases are never shared.
 test: $(VENV)/.installed-test services browser lint check
-	$(TEST_ENV) $(BIN)/pytest
+	$(TEST_ENV) $(BIN)/pytest -n auto --dist loadfile
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
