@@ -16,10 +16,12 @@ and tools read it, whatever its language.
 The ZIP is written member by member and hashed as its bytes go out, so a campaign of 100,000
 items exports in bounded memory. The large files (items, decisions, remediations, the audit
 extract) are written by the database itself (`config.dump`: PostgreSQL's COPY TO), the small
-ones from querysets by Python. Everything is read in one REPEATABLE READ transaction, so the
-files agree with one another even while reviewers keep deciding. CSV cells that a spreadsheet
-would run as a formula are neutralised: IAM names and tags, and reasons, are written by people
-Attest does not trust.
+ones from querysets by Python. Everything is read in one REPEATABLE READ snapshot, so the files
+agree with one another even while reviewers keep deciding; the remediations, the decisions and
+the reports are read on a second connection that shares it, beside the population, so that the
+database works on two cores (what waits for the ZIP waits in temporary files). CSV cells that
+a spreadsheet would run as a formula are neutralised: IAM names and tags, and reasons, are
+written by people Attest does not trust.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -50,6 +55,7 @@ from django.db.models import (
     Max,
     OuterRef,
     Q,
+    QuerySet,
     Value,
     Window,
 )
@@ -121,9 +127,12 @@ class _Package:
         # and 2 are no faster on what a package holds.
         self.zip = zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3)
         self.files: dict[str, dict] = {}
+        # Files written aside (name, temporary file), put in when the next file is under way.
+        self.aside: list[tuple[str, BinaryIO]] = []
 
     @contextmanager
     def member(self, name: str) -> Iterator[_Member]:
+        self.put_aside_in()
         # force_zip64: the size is not known before the member is written, and may pass 2 GiB.
         with self.zip.open(name, "w", force_zip64=True) as stream:
             member = _Member(stream)
@@ -131,9 +140,19 @@ class _Package:
             member.flush()
         self.files[name] = {"sha256": member.digest.hexdigest(), "bytes": member.size}
 
+    def put_aside_in(self) -> None:
+        """The files written aside, into the package."""
+        aside, self.aside = self.aside, []
+        for name, spool in aside:
+            with spool:
+                spool.seek(0)
+                self.blocks(name, iter(lambda spool=spool: spool.read(_Member.BLOCK), b""))
+
     def abandon(self) -> None:
         """Close a package that failed, while its file is still open (the caller discards it),
         rather than when Python collects it."""
+        for _name, spool in self.aside:
+            spool.close()
         with suppress(ValueError, OSError):
             self.zip.close()
 
@@ -153,16 +172,22 @@ class _Package:
         """`base`.jsonl and `base`.csv: the rows of `queryset`, read once and written by the
         database (`config.dump`). The columns of `json_only` are left out of the CSV: documents
         a spreadsheet cell cannot hold whole. A ZIP takes one member at a time, so the CSV goes
-        to a temporary file while the JSON lines are written, and is copied in after them."""
+        to a temporary file while the JSON lines are written, and into the package when the
+        next file is under way: once the database has its next query to work on."""
         header, rows = dump.csv_and_jsonl(queryset, columns, json_only=json_only)
-        with tempfile.TemporaryFile() as spool:
+        rows.send()
+        self.put_aside_in()
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (put_aside_in closes it)
+        try:
             spool.write(header)
             with self.member(f"{base}.jsonl") as member:
                 for csv_line, json_line in rows:
                     spool.write(csv_line)
                     member.write_bytes(json_line)
-            spool.seek(0)
-            self.blocks(f"{base}.csv", iter(lambda: spool.read(_Member.BLOCK), b""))
+        except BaseException:
+            spool.close()
+            raise
+        self.aside.append((f"{base}.csv", spool))
 
     def table(self, base: str, columns: list[str], rows: Iterable[dict]) -> None:
         """`base`.csv and `base`.json (an array) of rows made in Python: the reports.
@@ -187,6 +212,24 @@ class _Package:
                 for block in iter(lambda: spool.read(_Member.BLOCK), b""):
                     member.write_bytes(block)
                 member.write_bytes(b"\n]\n" if count else b"]\n")
+
+
+def set_aside(base: str, queryset, columns: dict) -> list[tuple[str, BinaryIO]]:
+    """`base`.jsonl and `base`.csv as _Package.rows() writes them, each in a temporary file
+    for _Package.aside: written where no package is at hand."""
+    header, rows = dump.csv_and_jsonl(queryset, columns)
+    # Closed by _Package.put_aside_in(), or here when they are not written whole.
+    lines, table = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        table.write(header)
+        for csv_line, json_line in rows:
+            table.write(csv_line)
+            lines.write(json_line)
+    except BaseException:
+        lines.close()
+        table.close()
+        raise
+    return [(f"{base}.jsonl", lines), (f"{base}.csv", table)]
 
 
 def _manifest_bytes(manifest: dict) -> bytes:
@@ -230,10 +273,10 @@ def build(campaign: Campaign, fileobj, *, by=None, language: str | None = None) 
     hourly checkpoint would), so the extract ends at or just after a signed checkpoint.
     """
     trail.checkpoint()
-    with dump.snapshot():
+    with dump.snapshot() as snapshot:
         campaign = Campaign.objects.select_related("owner", "definition").get(pk=campaign.pk)
         language = language or settings.LANGUAGE_CODE
-        builder = _Builder(campaign, fileobj, by, language)
+        builder = _Builder(campaign, snapshot, fileobj, by, language)
         try:
             manifest, manifest_sha256 = builder.write()
         except BaseException:
@@ -255,11 +298,24 @@ def build(campaign: Campaign, fileobj, *, by=None, language: str | None = None) 
     return manifest
 
 
+@dataclass
+class _Reports:
+    """What the reports, the summary and the manifest say, worked out together."""
+
+    counts: dict
+    status: list[dict]
+    composition: list[dict]
+    remediation_status: list[dict]
+    exclusions: list[dict]
+    runs: list[dict]
+
+
 class _Builder:
     """Writes one package, file by file; its queries all run in the snapshot `build` opens."""
 
-    def __init__(self, campaign: Campaign, fileobj, by, language: str):
+    def __init__(self, campaign: Campaign, snapshot: dump.Snapshot, fileobj, by, language: str):
         self.campaign = campaign
+        self.snapshot = snapshot
         self.package = _Package(fileobj)
         self.by = by
         self.language = language
@@ -273,34 +329,39 @@ class _Builder:
 
     def write(self) -> tuple[dict, str]:
         package = self.package
-        counts = self._counts()
+        # Beside the population, on a connection of its own in the same snapshot: the
+        # remediations and the decisions, set aside, then the reports. The database's second
+        # core would otherwise idle through them.
+        aside = [
+            ("remediations", self._remediations(), REMEDIATION_COLUMNS, Future()),
+            ("decisions", self._decisions(), DECISION_COLUMNS, Future()),
+        ]
+        with self.snapshot.beside(partial(self._beside, aside)) as reports_future:
+            package.text("VERIFY.md", verify_text(self.language))
+            package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
+            for _base, _queryset, _columns, written in aside:
+                package.aside.extend(written.result())
+                package.put_aside_in()
+            package.rows("exceptions", self._exceptions(), EXCEPTION_COLUMNS)
+            reports = reports_future.result()
+        counts = reports.counts
         package.text("README.md", self._readme(counts))
-        package.text("VERIFY.md", verify_text(self.language))
-        package.rows("population/items", self._items(), ITEM_COLUMNS, json_only=("facts",))
-        package.json("population/collection_runs.json", self._runs())
-        package.rows("decisions", self._decisions(), DECISION_COLUMNS)
-        package.rows("remediations", self._remediations(), REMEDIATION_COLUMNS)
-        package.rows("exceptions", self._exceptions(), EXCEPTION_COLUMNS)
-        status, remediation_status = self._status(), list(self._remediation_status())
+        package.json("population/collection_runs.json", reports.runs)
         package.json("signoff.json", self._signoff_file())
-        package.table("reports/composition", COMPOSITION_COLUMNS, self._composition())
-        package.table("reports/status", STATUS_COLUMNS, status)
-        package.table("reports/remediation_status", REMEDIATION_STATUS_COLUMNS, remediation_status)
+        package.table("reports/composition", COMPOSITION_COLUMNS, reports.composition)
+        package.table("reports/status", STATUS_COLUMNS, reports.status)
+        package.table(
+            "reports/remediation_status", REMEDIATION_STATUS_COLUMNS, reports.remediation_status
+        )
         signoff = [self._signoff_row(counts)]
         package.table("reports/signoff", SIGNOFF_COLUMNS, signoff)
-        package.table(
-            "reports/exclusions",
-            EXCLUSION_COLUMNS,
-            self._exclusions(),
-        )
-        package.text(
-            "summary.html",
-            self._summary(counts, status, remediation_status, signoff[0]),
-        )
+        package.table("reports/exclusions", EXCLUSION_COLUMNS, reports.exclusions)
+        package.text("summary.html", self._summary(reports, signoff[0]))
         extract = self._extract()
         # Each event as its hash covers it, with the row's id and the hash.
         package.blocks(EVENTS, dump.jsonl_blocks(self._events(extract), EVENT_COLUMNS))
         package.json(CHECKPOINTS, extract)
+        package.put_aside_in()
         manifest = self._manifest(counts)
         data = _manifest_bytes(manifest)
         with package.zip.open(MANIFEST, "w") as stream:
@@ -310,16 +371,36 @@ class _Builder:
 
     # What the files hold ----------------------------------------------------------------------
 
-    def _counts(self) -> dict:
-        items = self.items.order_by().aggregate(
-            items=Count("pk"),
-            decided=Count("pk", filter=~Q(decision="")),
-            keep=Count("pk", filter=Q(decision="keep")),
-            revoke=Count("pk", filter=Q(decision="revoke")),
-            reduce=Count("pk", filter=Q(decision="reduce")),
-            privileged=Count("pk", filter=Q(privileged=True)),
+    def _beside(self, aside: list[tuple[str, QuerySet, dict, Future]]) -> _Reports:
+        """The files of `aside`, set aside in order (each into its future), then the reports."""
+        for number, (base, queryset, columns, written) in enumerate(aside):
+            try:
+                written.set_result(set_aside(base, queryset, columns))
+            except BaseException as exc:
+                for _base, _queryset, _columns, unwritten in aside[number:]:
+                    unwritten.set_exception(exc)
+                raise
+        return self._reports()
+
+    def _reports(self) -> _Reports:
+        status = self._status()
+        composition = list(self._composition())
+        return _Reports(
+            counts=self._counts(status, composition),
+            status=status,
+            composition=composition,
+            remediation_status=list(self._remediation_status()),
+            exclusions=list(self._exclusions()),
+            runs=self._runs(),
         )
-        items["undecided"] = items["items"] - items["decided"]
+
+    def _counts(self, status: list[dict], composition: list[dict]) -> dict:
+        """The campaign's figures; those about items add up the reports' rows, which hold
+        every item once."""
+        items = {
+            name: sum(row[name] for row in status)
+            for name in ("items", "decided", "undecided", "keep", "revoke", "reduce")
+        }
         remediations = self.campaign.remediations.order_by().aggregate(
             remediations=Count("pk"),
             verified=Count("pk", filter=Q(state=State.VERIFIED)),
@@ -327,10 +408,9 @@ class _Builder:
         )
         return {
             **items,
+            "privileged": sum(row["privileged"] for row in composition),
             "decisions": Decision.objects.filter(item__campaign=self.campaign).count(),
-            "defaulted": self.items.filter(
-                Exists(Decision.objects.filter(item=OuterRef("pk"), system=True))
-            ).count(),
+            "defaulted": sum(row["decided_by_attest"] for row in status),
             **remediations,
             "unsettled": remediate.unsettled(self.campaign).count(),
             "decisions_sha256": decisions_sha256(self.campaign),
@@ -650,9 +730,15 @@ class _Builder:
                 },
             )
 
-    def _summary(
-        self, counts: dict, status: list[dict], remediation_status: list[dict], signoff: dict
-    ) -> str:
+    def _summary(self, reports: _Reports, signoff: dict) -> str:
+        accounts: dict[str, dict] = {}
+        for row in reports.composition:
+            account = accounts.setdefault(
+                (row["account_id"], row["account_name"]),
+                {"account_id": row["account_id"], "account_name": row["account_name"]},
+            )
+            for name in ("items", "privileged"):
+                account[name] = account.get(name, 0) + row[name]
         with translation.override(self.language):
             return render_to_string(
                 "reviews/evidence/summary.html",
@@ -666,8 +752,8 @@ class _Builder:
                         if self.by is not None
                         else pgettext("requested by", "system")
                     ),
-                    "counts": counts,
-                    "status": status,
+                    "counts": reports.counts,
+                    "status": reports.status,
                     "nobody": NOBODY,
                     "system_name": SYSTEM_NAME,
                     # The reports' values, shown by their names in the reader's language.
@@ -677,15 +763,9 @@ class _Builder:
                             "action": ReviewItem.Decision(row["action"]).label,
                             "state": State(row["state"]).label,
                         }
-                        for row in remediation_status
+                        for row in reports.remediation_status
                     ],
-                    "accounts": list(
-                        self.items.order_by("account_id")
-                        .values("account_id", "account_name")
-                        .annotate(
-                            items=Count("pk"), privileged=Count("pk", filter=Q(privileged=True))
-                        )
-                    ),
+                    "accounts": list(accounts.values()),
                     "signoff_row": signoff,
                     "retain_until": retain_until(self.now.astimezone(UTC).date()),
                 },

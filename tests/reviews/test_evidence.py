@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import tracemalloc
 import zipfile
 from datetime import UTC, date, timedelta
@@ -669,6 +670,54 @@ def test_an_export_that_fails_says_why_and_records_nothing(campaign, manager, fa
     assert exported.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_committed_during_the_export_is_in_none_of_its_files(
+    campaign, reviewer, manager, items, monkeypatch
+):
+    """The remediations, the decisions and the reports are read on a connection of their own,
+    beside the population; both read the database as it was when the export began."""
+    decide(items[0], reviewer, Choice("keep", REASON))
+    committed = threading.Event()
+    beside_threads = []
+    beside, population = evidence._Builder._beside, evidence._Builder._items
+
+    def beside_after_the_decision(builder, aside):
+        beside_threads.append(threading.current_thread())
+        assert committed.wait(timeout=30)
+        return beside(builder, aside)
+
+    def decide_meanwhile():
+        try:
+            decide(fresh(items[1]), reviewer, Choice("revoke", REASON))
+        finally:
+            connection.close()
+
+    def population_after_the_decision(builder):
+        reviewer_elsewhere = threading.Thread(target=decide_meanwhile)
+        reviewer_elsewhere.start()
+        reviewer_elsewhere.join()
+        committed.set()
+        return population(builder)
+
+    monkeypatch.setattr(evidence._Builder, "_beside", beside_after_the_decision)
+    monkeypatch.setattr(evidence._Builder, "_items", population_after_the_decision)
+    package = export(campaign, by=manager)
+    files = members(package)
+
+    assert Decision.objects.filter(item__campaign=campaign).count() == 2  # it was committed
+    assert len(beside_threads) == 1
+    assert beside_threads[0] is not threading.current_thread()
+    assert [row["item"] for row in rows(files, "decisions.jsonl")] == [str(items[0].uuid)]
+    manifest = json.loads(files["manifest.json"])
+    assert (manifest["counts"]["decided"], manifest["counts"]["decisions"]) == (1, 1)
+    status = {row["reviewer"]: row for row in rows(files, "reports/status.json")}
+    assert (status["rita.reviewer"]["decided"], status["rita.reviewer"]["decisions_made"]) == (1, 1)
+    assert rows(files, "reports/signoff.json")[0]["decided"] == 1
+    population_rows = {row["item"]: row for row in rows(files, "population/items.jsonl")}
+    assert population_rows[str(items[1].uuid)]["decision"] == ""
+    assert problems(package) == []
+
+
 def read_rows(files: dict[str, bytes], name: str) -> list:
     """A file's rows, with each CSV cell of JSON read as JSON: its spacing and the order of
     its keys are the writer's."""
@@ -801,9 +850,15 @@ def test_no_cell_of_any_csv_begins_with_a_formula(account, reviewer, manager):
     for remediation in campaign.remediations.all():
         except_(remediation, manager, '=HYPERLINK("http://evil.example","ok")')
     sign_off(campaign, manager, PASSWORD, "-1+1 I attest")
+    # A field of choices holding none of them, as a database edited by hand might.
+    ReviewItem.objects.filter(pk=mine[-1].pk).update(recommendation="=1+1")
 
     files = members(export(campaign, by=manager))
 
+    edited = [
+        row for row in rows(files, "population/items.csv") if row["item"] == str(mine[-1].uuid)
+    ]
+    assert edited[0]["recommendation"] == "'=1+1"
     neutralised = set()
     for name in (name for name in files if name.endswith(".csv")):
         for row in csv.reader(io.StringIO(files[name].decode(), newline="")):
