@@ -1,32 +1,34 @@
 """The audit trail in the REST API, for the roles that may read it (a SIEM's service user)."""
 
+from datetime import UTC
+
 from django.db import transaction
 from rest_framework import serializers
 
 from audit.filters import AuditEventFilter, as_recorded
-from audit.models import AuditEvent
+from audit.models import HASHED, AuditEvent
 from audit.trail import record
 from config.api import HasPermission, ReadOnlyViewSet
 
 
+class HashedTime(serializers.DateTimeField):
+    """A time as an event's hash covers it: UTC, as Python's isoformat() writes it."""
+
+    def to_representation(self, value):
+        return value.astimezone(UTC).isoformat()
+
+
 class AuditEventSerializer(serializers.ModelSerializer):
+    """Everything an event's hash covers (HASHED), as it covers it, with the row's id and the
+    hash: a client recomputes each hash as SHA-256 of the canonical JSON (sorted keys, no
+    spaces) of the fields of HASHED."""
+
+    occurred_at = HashedTime(read_only=True)
+    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
+
     class Meta:
         model = AuditEvent
-        fields = [
-            "id",
-            "occurred_at",
-            "actor_name",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "before",
-            "after",
-            "request_id",
-            "source_ip",
-            "prev_hash",
-            "hash",
-        ]
+        fields = ["id", *HASHED, "hash"]
 
 
 class AuditEventViewSet(ReadOnlyViewSet):

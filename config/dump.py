@@ -264,8 +264,8 @@ def _quote(name: str) -> str:
 
 # PostgreSQL's text of each cell ------------------------------------------------------------------
 
-# One to_char, and the fraction dropped after it when it is zero: half the time of working out
-# whether there is one first.
+# One to_char, and the fraction dropped after it when it is zero: cheaper than a second to_char
+# and a date_trunc to work out first whether there is one.
 _ISO = (
     "replace(to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
     "'.000000+', '+')"
@@ -290,8 +290,8 @@ def _json_sql(column: str, kind: str) -> str:
 
 def _csv_sql(text: str, kind: str, codes: tuple[str, ...] = ()) -> str:
     """The CSV cell of a column already as text (as JSON holds it). `codes` are values the
-    column holds that go into a cell as they are (a field's choices): looked up first, which
-    takes a third of the time of quoting them."""
+    column holds that go into a cell as they are (a field's choices): looking them up first is
+    cheaper than quoting them."""
     if kind not in (TEXT, JSON):
         return f"coalesce({text}, '')"  # numbers, booleans, ids, times: nothing to quote
     cell = _CSV_TEXT.format(c=text)

@@ -1,12 +1,14 @@
 """The audit trail's REST API: readable by the roles that read the page, itself recorded, and
 carrying the hashes a client can check the chain with."""
 
+import hashlib
 import itertools
+import json
 
 import pytest
 from django.db import transaction
 
-from audit.models import AuditEvent
+from audit.models import HASHED, AuditEvent
 from audit.trail import record
 
 
@@ -33,6 +35,20 @@ def test_the_chain_holds_across_pages(api, auditor, events):
     first = client.get("/api/audit-events/", {"page_size": 2, "action": "test."}).json()
     second = client.get(first["next"]).json()
     assert first["results"][-1]["prev_hash"] == second["results"][0]["hash"]
+
+
+def test_a_client_recomputes_every_events_hash_from_what_the_api_gives(api, auditor, events):
+    """As a SIEM would: SHA-256 of the canonical JSON of what the hash covers, from the API's
+    rows alone; signed in and acted as a user, so the actor's id is in it too."""
+    client = api(auditor)
+    client.get("/api/audit-events/")  # the reading is an event with the auditor as its actor
+    rows = client.get("/api/audit-events/").json()["results"]
+
+    assert any(row["actor_id"] == auditor.pk for row in rows)
+    for row in rows:
+        covered = {name: row[name] for name in HASHED}
+        text = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(text.encode()).hexdigest() == row["hash"], row["id"]
 
 
 def test_one_event(api, manager, events):
