@@ -66,7 +66,7 @@ def by_copy() -> bool:
 
 def csv_and_jsonl(
     queryset: models.QuerySet, columns: dict, *, json_only: tuple[str, ...] = ()
-) -> tuple[bytes, Rows]:
+) -> tuple[bytes, Iterator[tuple[bytes, bytes]]]:
     """`queryset`'s rows as CSV and as JSON lines, read once: the CSV's header, and each row's
     CSV line and JSON line. `columns` name the columns (name: field path or expression), in
     order; the JSON lines hold them all, the CSV all but `json_only`."""
@@ -74,7 +74,7 @@ def csv_and_jsonl(
     flat = [(name, kind) for name, kind in select.kinds if name not in json_only]
     header = (",".join(name for name, _kind in flat) + "\n").encode()
     if not by_copy():
-        return header, Rows(_csv_and_json_lines(select, flat))
+        return header, _csv_and_json_lines(select, flat)
     # Each CSV cell's text is worked out once: OFFSET 0 keeps PostgreSQL from folding the
     # subquery into the outer one, which would work it out again at each use.
     texts = ", ".join(f"r.{_quote(name)}::text AS {_quote(name)}" for name, _kind in flat)
@@ -99,7 +99,7 @@ def jsonl_blocks(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
     """`queryset`'s rows as JSON lines, one object a row with `columns` as its keys."""
     select = _Select(queryset, columns)
     if by_copy():
-        return iter(select.copy(lambda rows: f"SELECT row_to_json(r) FROM {rows} AS r", _AS_IS))  # noqa: S608
+        return select.copy(lambda rows: f"SELECT row_to_json(r) FROM {rows} AS r", _AS_IS)  # noqa: S608
     return _blocks(_json_line(select.kinds, row) for row in select.rows())
 
 
@@ -116,9 +116,7 @@ def digest_lines(queryset: models.QuerySet, columns: dict) -> Iterator[bytes]:
             f"coalesce(to_json(r.{_quote(name)}::text)::text, 'null')"
             for name, _kind in select.kinds
         )
-        return iter(
-            select.copy(lambda rows: f"SELECT '[' || {cells} || ']' FROM {rows} AS r", _AS_IS)  # noqa: S608
-        )
+        return select.copy(lambda rows: f"SELECT '[' || {cells} || ']' FROM {rows} AS r", _AS_IS)  # noqa: S608
     return _blocks(
         json.dumps(
             [None if value is None else str(value) for value in row],
@@ -180,7 +178,7 @@ class _Select:
 
     def copy(
         self, around: Callable[[str], str], options: str, *, made: Callable[[bytes], object] = bytes
-    ) -> Rows:
+    ) -> Iterator:
         """COPY of `around(rows)`: `rows` is the queryset's query, each column under its name
         and as JSON holds it (times and dates as ISO 8601 text). The names in the statement are
         the caller's columns, quoted; the values are the queryset's parameters. Each row of
@@ -192,37 +190,14 @@ class _Select:
         )
         rows = f"(SELECT {cells} FROM ({query}) AS t ({aliases}))"  # noqa: S608
         statement = f"COPY ({around(rows)}) TO STDOUT WITH ({options})"
-
-        def read():
-            with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-                yield None  # sent: the database works on it from here
-                for block in copy:
-                    yield made(bytes(block))
-
-        return Rows(read(), sent_first=True)
+        with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+            for block in copy:
+                yield made(bytes(block))
 
     def rows(self) -> Iterator[tuple]:
         return self.queryset.values_list(*self.queryset.query.annotation_select).iterator(
             chunk_size=2000
         )
-
-
-class Rows:
-    """A query's rows, read by iterating; `send()` has the database start on them ahead of the
-    first read, while the caller does something else."""
-
-    def __init__(self, rows: Iterator, *, sent_first: bool = False):
-        self._rows = rows
-        self._unsent = sent_first  # `rows` first yields None, once the query is sent
-
-    def send(self) -> None:
-        if self._unsent:
-            self._unsent = False
-            next(self._rows)
-
-    def __iter__(self) -> Iterator:
-        self.send()
-        return self._rows
 
 
 def _expression(value):

@@ -172,11 +172,9 @@ class _Package:
         """`base`.jsonl and `base`.csv: the rows of `queryset`, read once and written by the
         database (`config.dump`). The columns of `json_only` are left out of the CSV: documents
         a spreadsheet cell cannot hold whole. A ZIP takes one member at a time, so the CSV goes
-        to a temporary file while the JSON lines are written, and into the package when the
-        next file is under way: once the database has its next query to work on."""
+        to a temporary file while the JSON lines are written, and into the package with the
+        next file."""
         header, rows = dump.csv_and_jsonl(queryset, columns, json_only=json_only)
-        rows.send()
-        self.put_aside_in()
         spool = tempfile.TemporaryFile()  # noqa: SIM115 (put_aside_in closes it)
         try:
             spool.write(header)

@@ -279,14 +279,14 @@ def _progress(user) -> list[dict]:
     # each reads the reviewer's every item. The items are grouped by the campaign's id alone,
     # its other columns looked up once a group: grouping ten thousand items by the campaign's
     # name and date too took a third of the query.
-    campaign = Campaign.objects.filter(pk=OuterRef("campaign_id")).order_by()
+    of_campaign = Campaign.objects.filter(pk=OuterRef("campaign_id")).order_by()
     for row in (
         _my_queue(user)
         .values("campaign_id", "account_id", "account_name")
         .annotate(total=Count("pk"), done=Count("pk", filter=~Q(decision="")))
         .annotate(
             **{
-                f"campaign__{name}": Subquery(campaign.values(name))
+                f"campaign__{name}": Subquery(of_campaign.values(name))
                 for name in ("uuid", "name", "due_date")
             }
         )
