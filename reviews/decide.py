@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 from audit.trail import record, record_many
 from config import bulk, dump
 from inventory.models import Right
-from reviews import remediate
+from reviews import remediate, tallies
 from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
 from reviews.reviewers import item_is_own_access
 
@@ -238,6 +238,8 @@ def _apply(entries: list[tuple], user) -> None:
         ],
     )
     changes = []
+    # Each item's tally, before and after: decided, or undecided with the next stage's reviewer.
+    moved = []
     passing: dict[tuple, list[int]] = defaultdict(list)
     reviewers: dict[int, object] = {}
     # Items alike share one before and one after: the audit trail makes each plain JSON once.
@@ -263,6 +265,7 @@ def _apply(entries: list[tuple], user) -> None:
                 "bulk_size": bulk_size,
             }
         after = afters[key]
+        counted_in = tallies.key(item, decision=choice.decision)
         next_stage = _next_stage(item, choice.decision)
         if next_stage is not None:
             after = dict(after)  # its own: it names the next stage
@@ -278,6 +281,8 @@ def _apply(entries: list[tuple], user) -> None:
             passing[(next_stage["number"], reviewer)].append(item.pk)
             after["passed_to_stage"] = next_stage["number"]
             after["next_reviewer"] = _name(reviewer)
+            counted_in = tallies.key(item, reviewer_id=reviewer and reviewer.pk, decision="")
+        moved.append((tallies.key(item), counted_in))
         changes.append((item, before, after))
     for (number, reviewer), pks in passing.items():
         ReviewItem.objects.filter(pk__in=pks).update(
@@ -290,6 +295,7 @@ def _apply(entries: list[tuple], user) -> None:
             decided_at=None,
             version=F("version") + 1,
         )
+    tallies.move(moved)
     record_many("decision.made", changes, actor=user)
     for item, _before, after in changes:
         if item.campaign.rules.get("remediation_start") != RemediationStart.AFTER_DECISION:
@@ -348,6 +354,7 @@ def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
                     code="stale",
                     item=item,
                 )
+            tallies.move([(tallies.key(item), tallies.key(item, reviewer_id=to_user.pk))])
             record(
                 "item.reassigned",
                 item,
@@ -381,13 +388,16 @@ def close(campaign: Campaign, by=None) -> dict:
         # In chunks: the items of a large campaign, with what each reviewer was shown, would
         # not fit in a worker's memory at once.
         for chunk in _chunks(pending, CLOSE_CHUNK):
-            decisions, outcomes = [], defaultdict(list)
+            decisions, outcomes, moved = [], defaultdict(list), []
             for item in ReviewItem.objects.filter(pk__in=chunk).order_by("pk"):
                 decision = outcome
                 if outcome == "recommendation":
                     decision = item.recommendation if item.recommendation != "none" else "keep"
                 applied[decision] = applied.get(decision, 0) + 1
                 outcomes[decision].append(item.pk)
+                moved.append(
+                    (tallies.key(item), tallies.key(item, decision=decision, defaulted=True))
+                )
                 decisions.append(
                     Decision(
                         item=item,
@@ -408,6 +418,7 @@ def close(campaign: Campaign, by=None) -> dict:
                     decision=decision, decided_at=now, version=F("version") + 1
                 )
             bulk.insert(Decision, decisions)
+            tallies.move(moved)
         record(
             "campaign.closed",
             campaign,

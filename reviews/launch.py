@@ -34,7 +34,7 @@ from inventory.models import (
     Right,
     ServiceUsage,
 )
-from reviews import recommend
+from reviews import recommend, tallies
 from reviews.models import Campaign, CampaignDefinition, ReviewItem, period_start, shown_digest
 from reviews.reviewers import Directory, resolve
 
@@ -173,12 +173,15 @@ class _Tally:
     def __init__(self):
         self.accounts: Counter = Counter()
         self.reviewers: Counter = Counter()
+        # Each item's tally: every one undecided, with its first reviewer.
+        self.tallies: Counter = Counter()
         self.items = 0
 
     def counting(self, items: Iterable[ReviewItem]) -> Iterator[ReviewItem]:
         for item in items:
             self.accounts[f"{item.account_name} ({item.account_id})"] += 1
             self.reviewers[item.reviewer.get_username() if item.reviewer else ""] += 1
+            self.tallies[tallies.key(item)] += 1
             self.items += 1
             yield item
 
@@ -208,6 +211,7 @@ def launch(campaign: Campaign, by=None) -> Campaign:
                 # next are built. Nothing points at an item before launch returns, and nobody
                 # needs their ids.
                 bulk.insert(ReviewItem, tally.counting(items))
+        tallies.start(tally.tallies)
         campaign.state = Campaign.State.ACTIVE
         campaign.launched_at = timezone.now()
         campaign.item_count = tally.items

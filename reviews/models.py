@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -298,8 +299,20 @@ class CampaignQuerySet(models.QuerySet):
     def with_progress(self):
         """Each campaign with its item count (`total`) and how many are decided (`decided`), in
         the same query."""
+        counts = ItemTally.objects.filter(campaign=models.OuterRef("pk")).order_by()
         return self.annotate(
-            total=Count("items"), decided=Count("items", filter=Q(items__decision__in=DECIDED))
+            **{
+                name: Coalesce(
+                    models.Subquery(
+                        counts.filter(**lookups)
+                        .values("campaign")
+                        .annotate(n=models.Sum("items"))
+                        .values("n")
+                    ),
+                    0,
+                )
+                for name, lookups in (("total", {}), ("decided", {"decision__in": DECIDED}))
+            }
         )
 
     def visible_to(self, user):
@@ -562,6 +575,55 @@ def _choice_label(choices: type[models.TextChoices], value: str):
 
 # The decisions an item can have, its pending state aside.
 DECIDED = [value for value in ReviewItem.Decision.values if value]
+
+
+class ItemTally(models.Model):
+    """How many of a campaign's items one reviewer (or nobody) has in one account with one
+    decision, and whether that decision was the campaign's default outcome at close.
+
+    Every change of an item's reviewer or decision changes the tallies in the same transaction
+    (`reviews.tallies`), so that progress is read from a few rows rather than counted over the
+    items: a campaign of 100,000 items has some hundreds.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tallies")
+    # Items protect their reviewer, so a reviewer who can be deleted has none left here.
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account_id = models.CharField(max_length=12)
+    account_name = models.CharField(max_length=200)
+    decision = models.CharField(max_length=8, choices=ReviewItem.Decision.choices, blank=True)
+    defaulted = models.BooleanField(default=False)
+    items = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Two, as NULLs differ from each other in a unique index: one for the items of a
+            # reviewer, one for the items nobody reviews.
+            models.UniqueConstraint(
+                fields=[
+                    "campaign",
+                    "reviewer",
+                    "account_id",
+                    "account_name",
+                    "decision",
+                    "defaulted",
+                ],
+                condition=Q(reviewer__isnull=False),
+                name="reviews_tally_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "account_id", "account_name", "decision", "defaulted"],
+                condition=Q(reviewer__isnull=True),
+                name="reviews_tally_unique_unassigned",
+            ),
+        ]
+        indexes = [models.Index(fields=["reviewer", "campaign"], name="reviews_tally_reviewer")]
+
+    def __str__(self):
+        who = self.reviewer_id or "-"
+        return f"{self.campaign_id}/{who}/{self.account_id}/{self.decision}: {self.items}"
 
 
 class Decision(models.Model):

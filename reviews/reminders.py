@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audit.trail import record
+from reviews import tallies
 from reviews.models import Campaign, Reminder
 
 # Overdue campaigns escalate on their first overdue day and then weekly.
@@ -27,9 +28,9 @@ ESCALATE_EVERY_DAYS = 7
 
 def _undecided_by_reviewer(campaign: Campaign) -> list[tuple]:
     rows = (
-        campaign.items.filter(decision="", reviewer__isnull=False, reviewer__is_active=True)
+        tallies.of(campaign=campaign, decision="", reviewer__is_active=True)
         .values("reviewer")
-        .annotate(n=Count("pk"))
+        .annotate(n=Sum("items"))
         .order_by("reviewer")
     )
     users = get_user_model().objects.in_bulk([row["reviewer"] for row in rows])

@@ -5,13 +5,14 @@ finished campaigns an auditor looks at; each section is one query, and someone w
 of these gets a word on where to go instead of an empty page.
 """
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from reviews.models import DECIDED, Campaign, Remediation, ReviewItem
+from reviews import tallies
+from reviews.models import Campaign, Remediation
 from reviews.views.manager import MANAGE, OVERSEE, progress_of
 
 FINISHED_SHOWN = 10
@@ -23,9 +24,9 @@ def home(request):
     today = timezone.localdate()
     reviews = progress_of(
         list(
-            ReviewItem.objects.filter(reviewer=user, campaign__state=Campaign.State.ACTIVE)
+            tallies.of(reviewer=user, campaign__state=Campaign.State.ACTIVE)
             .values("campaign__uuid", "campaign__name", "campaign__due_date")
-            .annotate(total=Count("pk"), decided=Count("pk", filter=Q(decision__in=DECIDED)))
+            .annotate(**tallies.progress())
             .order_by("campaign__due_date", "campaign__name")
         )
     )

@@ -4,7 +4,8 @@ the dashboard of a launched campaign, its items, and the manager's actions on it
 Every page reads a campaign through `Campaign.objects.visible_to` first, so a campaign out of
 reach is a 404 before any permission is looked at; writes then need reviews.manage_campaign,
 and signing off needs to be the campaign's own manager. The dashboard is a fixed number of
-aggregate queries however many items, reviewers and decisions the campaign has.
+queries however many items, reviewers and decisions the campaign has, its progress read from
+the campaign's tallies (`reviews.tallies`) rather than counted over its items.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -31,12 +33,11 @@ from config.pagination import paginate
 from config.templatetags.attest import duration
 from inventory.models import AwsAccount
 from reviews import launch as launching
-from reviews import remediate
+from reviews import remediate, tallies
 from reviews.aggregates import Median
 from reviews.decide import Refused, close, reassign, sign_off
 from reviews.filters import ItemLookups
 from reviews.models import (
-    DECIDED,
     Campaign,
     CampaignDefinition,
     Decision,
@@ -252,12 +253,11 @@ def _signoff_of(campaign: Campaign) -> SignOff | None:
 
 def _decision_rows(campaign: Campaign) -> list[dict]:
     """Items by current decision, with how many of each were the default outcome at close."""
-    defaulted = Exists(Decision.objects.filter(item=OuterRef("pk"), system=True))
     counts = {
         row["decision"]: row
-        for row in campaign.items.order_by()
+        for row in tallies.of(campaign=campaign)
         .values("decision")
-        .annotate(n=Count("pk"), defaulted=Count("pk", filter=Q(defaulted)))
+        .annotate(n=Sum("items"), defaulted=Coalesce(Sum("items", filter=Q(defaulted=True)), 0))
     }
     total = sum(row["n"] for row in counts.values())
     rows = []
@@ -354,7 +354,7 @@ def _dashboard(
     user = request.user
     oversees = user.has_perm(OVERSEE)
     can_manage = user.has_perm(MANAGE) and campaign.state != Campaign.State.SIGNED_OFF
-    items = campaign.items.order_by()
+    counts = tallies.of(campaign=campaign)
     decisions = _decision_rows(campaign)
     total = sum(row["count"] for row in decisions)
     undecided = next(row["count"] for row in decisions if row["value"] == "undecided")
@@ -377,17 +377,11 @@ def _dashboard(
     }
     if not oversees:
         # A reviewer sees the campaign's progress and their own part of it, not their peers'.
-        mine = progress_of(
-            [items.filter(reviewer=user).aggregate(total=Count("pk"), decided=_decided())]
-        )
+        mine = progress_of([counts.filter(reviewer=user).aggregate(**tallies.progress())])
         context["mine"] = mine[0]
         return context
     by_reviewer = progress_of(
-        list(
-            items.values("reviewer", "reviewer__username").annotate(
-                total=Count("pk"), decided=_decided()
-            )
-        )
+        list(counts.values("reviewer", "reviewer__username").annotate(**tallies.progress()))
     )
     orphan_row = next((row for row in by_reviewer if row["reviewer"] is None), None)
     # Who is furthest behind comes first: that is whom a manager chases.
@@ -397,11 +391,7 @@ def _dashboard(
     )
     context["by_account"] = sorted(
         progress_of(
-            list(
-                items.values("account_id", "account_name").annotate(
-                    total=Count("pk"), decided=_decided()
-                )
-            )
+            list(counts.values("account_id", "account_name").annotate(**tallies.progress()))
         ),
         key=lambda row: (row["percent"], row["account_name"]),
     )
@@ -411,7 +401,7 @@ def _dashboard(
     context["last_reminder"] = campaign.reminders.exclude(kind=Reminder.Kind.OVERDUE).aggregate(
         last=Max("sent_at")
     )["last"]
-    orphans_open = items.filter(reviewer__isnull=True, decision="")
+    orphans_open = campaign.items.filter(reviewer__isnull=True, decision="")
     context["orphan_count"] = orphan_row["undecided"] if orphan_row else 0
     context["orphans"] = []
     if context["orphan_count"] and campaign.is_open:
@@ -430,10 +420,6 @@ def _dashboard(
 def _outcome_label(campaign: Campaign) -> str:
     outcome = campaign.rules.get("default_outcome", Outcome.RECOMMENDATION)
     return Outcome(outcome).label if outcome in Outcome.values else outcome
-
-
-def _decided():
-    return Count("pk", filter=Q(decision__in=DECIDED))
 
 
 class ItemFilter(ItemLookups, django_filters.FilterSet):

@@ -16,6 +16,7 @@ from audit.filters import AuditEventFilter
 from inventory import api as inventory_api
 from inventory.filters import PrincipalFilter
 from reviews import api as reviews_api
+from reviews import tallies
 from reviews.decide import MAX_REASON
 from reviews.models import Decision, ReviewItem
 from reviews.views.manager import ItemFilter
@@ -201,6 +202,7 @@ def test_markup_an_aws_account_puts_in_names_and_tags_is_shown_as_text(
     campaign = launched(manager, [account])
     hostile = campaign.items.get(principal_arn=principal.arn)
     ReviewItem.objects.filter(pk=hostile.pk).update(reviewer=reviewer)
+    tallies.recount(campaign.pk)
 
     pages = [
         (auditor, reverse("inventory:principals")),

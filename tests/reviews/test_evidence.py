@@ -35,7 +35,7 @@ from audit import trail
 from audit.models import AuditEvent, canonical_json
 from config import dump
 from inventory.models import AwsAccount, Principal, Right
-from reviews import evidence, verify_package
+from reviews import evidence, tallies, verify_package
 from reviews.decide import Choice, close, decide, decide_many, sign_off
 from reviews.launch import launch, new_campaign
 from reviews.models import Campaign, Decision, Remediation, ReviewItem, SignOff
@@ -155,6 +155,7 @@ def copy_items(item: ReviewItem, count: int) -> None:
             "CROSS JOIN generate_series(1, %s) WHERE id = %s",
             [count, item.pk],
         )
+    tallies.recount(item.campaign_id)
 
 
 @pytest.fixture

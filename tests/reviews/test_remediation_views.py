@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from inventory.models import AwsAccount
+from reviews import tallies
 from reviews.models import Campaign, Decision, Remediation, ReviewItem, SignOff
 from tests.reviews.builders import audit_mark, events_since, item
 
@@ -61,6 +62,7 @@ def remediation(review_item, state=State.PLANNED, *, action="revoke", keep=(), *
     ReviewItem.objects.filter(pk=review_item.pk).update(
         decision=action, decided_at=decision.decided_at
     )
+    tallies.recount(review_item.campaign_id)
     fields.setdefault("approved_at", timezone.now())
     return Remediation.objects.create(
         item=review_item,

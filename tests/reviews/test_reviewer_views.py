@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 
 from audit.models import AuditEvent
 from inventory.models import Principal, Right, ServiceUsage
+from reviews import tallies
 from reviews.decide import Choice, close, decide
 from reviews.launch import launch, new_campaign
 from reviews.models import Campaign, Decision, Remediation, ReviewItem
@@ -268,6 +269,7 @@ def test_the_queue_runs_the_same_queries_for_3_or_30_items(client, reviewer, man
     url = reverse("reviews:queue")
     thirty = queries(client, url)
     ReviewItem.objects.filter(pk__in=[i.pk for i in mine[3:]]).update(reviewer=None)
+    tallies.recount(mine[0].campaign_id)
     assert client.get(url).text.count('<tr id="item-') == 3
     assert queries(client, url) == thirty
 
@@ -595,6 +597,7 @@ def test_deciding_ones_own_access_is_403_and_recorded(client, reviewer, manager,
     assert fresh(own_access).reviewer is None
     # However it reaches them (a username changed after assignment), it is not theirs to decide.
     ReviewItem.objects.filter(pk=own_access.pk).update(reviewer=reviewer)
+    tallies.recount(own_access.campaign_id)
     client.force_login(reviewer)
     response = post_decision(client, own_access, "keep", headers=HTMX, reason=REASON)
     assert response.status_code == 403

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 
 from config import roles
 from inventory.models import AwsAccount, CollectionRun, Principal
+from reviews import tallies
 from reviews.models import Decision, Remediation, ReviewItem
 from tests import factories
 from tests.reviews.builders import launched
@@ -30,6 +31,7 @@ def _remediation(item, state):
         shown_sha256="0" * 64,
     )
     ReviewItem.objects.filter(pk=item.pk).update(decision="revoke", decided_at=decision.decided_at)
+    tallies.recount(item.campaign_id)
     return Remediation.objects.create(
         item=item,
         campaign_id=item.campaign_id,
