@@ -16,6 +16,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -385,11 +386,17 @@ def close(campaign: Campaign, by=None) -> dict:
             .values_list("pk", flat=True)
         )
         reason = _("No decision by the due date: the campaign's default outcome.")
-        # In chunks: the items of a large campaign, with what each reviewer was shown, would
-        # not fit in a worker's memory at once.
+        moved = []
+        # In chunks: the items of a large campaign would not fit in a worker's memory at once.
+        # Of what each reviewer was shown, a reduction needs only what the recommendation kept.
         for chunk in _chunks(pending, CLOSE_CHUNK):
-            decisions, outcomes, moved = [], defaultdict(list), []
-            for item in ReviewItem.objects.filter(pk__in=chunk).order_by("pk"):
+            decisions, outcomes = [], defaultdict(list)
+            for item in (
+                ReviewItem.objects.filter(pk__in=chunk)
+                .defer("facts")
+                .annotate(kept=KeyTransform("keep", "facts"))
+                .order_by("pk")
+            ):
                 decision = outcome
                 if outcome == "recommendation":
                     decision = item.recommendation if item.recommendation != "none" else "keep"
@@ -399,26 +406,29 @@ def close(campaign: Campaign, by=None) -> dict:
                     (tallies.key(item), tallies.key(item, decision=decision, defaulted=True))
                 )
                 decisions.append(
-                    Decision(
-                        item=item,
-                        decision=decision,
-                        reason=reason,
-                        keep=item.facts.get("keep", []) if decision == "reduce" else [],
-                        decided_by_name=SYSTEM_NAME,
-                        decided_at=now,
-                        stage=item.stage,
-                        bulk_size=len(pending),
-                        system=True,
-                        shown_sha256=item.shown_sha256,
+                    bulk.new(
+                        Decision,
+                        {
+                            "item_id": item.pk,
+                            "decision": decision,
+                            "reason": reason,
+                            "keep": (item.kept or []) if decision == "reduce" else [],
+                            "decided_by_name": SYSTEM_NAME,
+                            "decided_at": now,
+                            "stage": item.stage,
+                            "bulk_size": len(pending),
+                            "system": True,
+                            "shown_sha256": item.shown_sha256,
+                        },
                     )
                 )
             # One UPDATE per outcome rather than one per item.
             for decision, pks in outcomes.items():
-                ReviewItem.objects.filter(pk__in=pks).update(
+                ReviewItem.objects.filter(pk__in=bulk.id_array(pks)).update(
                     decision=decision, decided_at=now, version=F("version") + 1
                 )
             bulk.insert(Decision, decisions)
-            tallies.move(moved)
+        tallies.move(moved)
         record(
             "campaign.closed",
             campaign,
