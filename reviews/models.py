@@ -534,9 +534,9 @@ class ReviewItem(models.Model):
                 include=["campaign", "account_id"],
                 name="reviews_item_queue_order",
             ),
-            # A campaign's items by decision: progress, filters and the dashboard.
+            # A campaign's items by decision: its item list's filters, the close.
             models.Index(fields=["campaign", "decision"], name="reviews_item_campaign"),
-            # A campaign's completion per reviewer.
+            # A campaign's items of one reviewer, or of nobody (the dashboard's orphans).
             models.Index(fields=["campaign", "reviewer"], name="reviews_item_reviewer"),
         ]
 
