@@ -330,9 +330,7 @@ def _queue_filter(request, progress: list[dict]) -> QueueFilter:
     accounts = sorted({account for row in progress for account in row["accounts"]}, key=_by_name)
     return QueueFilter(
         request.GET,
-        queryset=mine.select_related("campaign").order_by(
-            *order, "right_kind", "right_key", "pk"
-        ),
+        queryset=mine.select_related("campaign").order_by(*order, "right_kind", "right_key", "pk"),
         campaigns=[(str(row["campaign__uuid"]), row["campaign__name"]) for row in progress],
         accounts=[(account_id, f"{name} ({account_id})") for account_id, name in accounts],
     )
