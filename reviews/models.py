@@ -404,14 +404,19 @@ class Campaign(models.Model):
         return self.is_open and timezone.localdate() > self.due_date
 
 
+def _own_or_every(queryset: models.QuerySet, user) -> models.QuerySet:
+    """Every row for the roles that oversee campaigns; the user's own as reviewer otherwise."""
+    if user.has_perm("reviews.view_campaign"):
+        return queryset
+    if not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(reviewer=user)
+
+
 class ReviewItemQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Every item for the roles that oversee campaigns; one's own items otherwise."""
-        if user.has_perm("reviews.view_campaign"):
-            return self
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(reviewer=user)
+        return _own_or_every(self, user)
 
     def for_review_page(self):
         return self.select_related("campaign", "reviewer").order_by(
@@ -577,6 +582,12 @@ def _choice_label(choices: type[models.TextChoices], value: str):
 DECIDED = [value for value in ReviewItem.Decision.values if value]
 
 
+class ItemTallyQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The tallies of the items `ReviewItem.objects.visible_to(user)` gives."""
+        return _own_or_every(self, user)
+
+
 class ItemTally(models.Model):
     """How many of a campaign's items one reviewer (or nobody) has in one account with one
     decision, and whether that decision was the campaign's default outcome at close.
@@ -596,6 +607,8 @@ class ItemTally(models.Model):
     decision = models.CharField(max_length=8, choices=ReviewItem.Decision.choices, blank=True)
     defaulted = models.BooleanField(default=False)
     items = models.IntegerField(default=0)
+
+    objects = ItemTallyQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -505,6 +505,8 @@ def test_a_reviewer_sees_only_their_own_items_of_the_campaign(client, reviewer, 
     response = client.get(url("campaign-items", campaign))
     assert "6 items" in text(response)
     assert "marketing-prod-role" not in response.text
+    # Nor does the page's account filter offer an account holding none of theirs.
+    assert "444455556666" not in response.text
 
 
 # Close -------------------------------------------------------------------------------------------
