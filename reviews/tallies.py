@@ -1,11 +1,11 @@
 """Each campaign's items counted by reviewer, account and decision (`ItemTally`).
 
-The queue's progress, the home page, the campaign list, the dashboard and the reminders read
-these counts rather than counting the items: a reviewer's 10,000 items or a campaign's 100,000
-become a few rows. Whatever changes an item's reviewer or decision (launch, a decision, a stage
-passed on, a reassignment, the default outcome at close) moves its count from one tally to
-another in the same transaction, through `move`. `recount` makes a campaign's tallies again
-from its items.
+The queue's progress, the home page, the campaign list, the dashboard, the campaign items
+page's filters and the reminders read these counts rather than counting the items: a
+reviewer's 10,000 items or a campaign's 100,000 become a few rows. Whatever changes an item's
+reviewer or decision (launch, a decision, a stage passed on, a reassignment, the default
+outcome at close) moves its count from one tally to another in the same transaction, through
+`move`. `recount` makes a campaign's tallies again from its items.
 """
 
 from __future__ import annotations
