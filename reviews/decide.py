@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 
@@ -386,11 +386,12 @@ def close(campaign: Campaign, by=None) -> dict:
             .values_list("pk", flat=True)
         )
         reason = _("No decision by the due date: the campaign's default outcome.")
-        moved = []
+        shifted = Counter()
         # In chunks: the items of a large campaign would not fit in a worker's memory at once.
         # Of what each reviewer was shown, a reduction needs only what the recommendation kept.
+        # The tallies move once, with what every chunk moved.
         for chunk in _chunks(pending, CLOSE_CHUNK):
-            decisions, outcomes = [], defaultdict(list)
+            decisions, outcomes, moved = [], defaultdict(list), []
             for item in (
                 ReviewItem.objects.filter(pk__in=chunk)
                 .defer("facts")
@@ -428,7 +429,8 @@ def close(campaign: Campaign, by=None) -> dict:
                     decision=decision, decided_at=now, version=F("version") + 1
                 )
             bulk.insert(Decision, decisions)
-        tallies.move(moved)
+            shifted.update(tallies.shifts(moved))
+        tallies.add(shifted)
         record(
             "campaign.closed",
             campaign,

@@ -45,12 +45,17 @@ def start(counts: Counter) -> None:
 
 def move(changes: Iterable[tuple[Key, Key]]) -> None:
     """Count each item of `changes`, (its key before, its key after), in its new tally."""
+    add(shifts(changes))
+
+
+def shifts(changes: Iterable[tuple[Key, Key]]) -> Counter:
+    """What `changes` add to each tally (negative: take away), for `add`."""
     counts: Counter = Counter()
     for before, after in changes:
         if before != after:
             counts[before] -= 1
             counts[after] += 1
-    add(counts)
+    return counts
 
 
 def add(counts: Counter) -> None:
