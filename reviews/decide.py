@@ -343,6 +343,7 @@ def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
                 item=item,
             )
     with transaction.atomic():
+        moved = []
         for item in items:
             updated = ReviewItem.objects.filter(pk=item.pk, version=item.version).update(
                 reviewer=to_user,
@@ -355,7 +356,7 @@ def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
                     code="stale",
                     item=item,
                 )
-            tallies.move([(tallies.key(item), tallies.key(item, reviewer_id=to_user.pk))])
+            moved.append((tallies.key(item), tallies.key(item, reviewer_id=to_user.pk)))
             record(
                 "item.reassigned",
                 item,
@@ -363,6 +364,7 @@ def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
                 before={"reviewer": _name(item.reviewer)},
                 after={"reviewer": to_user.get_username(), "reason": reason},
             )
+        tallies.move(moved)
     return len(items)
 
 

@@ -298,20 +298,18 @@ class StageRule(models.Model):
 class CampaignQuerySet(models.QuerySet):
     def with_progress(self):
         """Each campaign with its item count (`total`) and how many are decided (`decided`), in
-        the same query."""
-        counts = ItemTally.objects.filter(campaign=models.OuterRef("pk")).order_by()
+        the same query, from its tallies."""
+        from reviews import tallies  # it imports this module
+
+        counted = (
+            tallies.of(campaign=models.OuterRef("pk"))
+            .values("campaign")
+            .annotate(**tallies.progress())
+        )
         return self.annotate(
             **{
-                name: Coalesce(
-                    models.Subquery(
-                        counts.filter(**lookups)
-                        .values("campaign")
-                        .annotate(n=models.Sum("items"))
-                        .values("n")
-                    ),
-                    0,
-                )
-                for name, lookups in (("total", {}), ("decided", {"decision__in": DECIDED}))
+                name: Coalesce(models.Subquery(counted.values(name)), 0)
+                for name in ("total", "decided")
             }
         )
 

@@ -29,8 +29,6 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
-    OuterRef,
-    Subquery,
     Value,
     When,
 )
@@ -91,11 +89,6 @@ def _render(request, template, context, status=200):
     # The same URL answers htmx with a fragment and a browser with a page: caches must tell.
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-def _my_queue(user):
-    """The user's items to decide: theirs, in campaigns open for decisions."""
-    return ReviewItem.objects.filter(reviewer=user, campaign__state=Campaign.State.ACTIVE)
 
 
 def _visible(user):
@@ -276,17 +269,17 @@ def _progress(user) -> list[dict]:
     rows: dict = {}
     # One query, by campaign and account, gives the progress and the account filter's choices,
     # from the reviewer's tallies rather than their items.
-    of_campaign = Campaign.objects.filter(pk=OuterRef("campaign_id")).order_by()
     for row in (
         tallies.of(reviewer=user, campaign__state=Campaign.State.ACTIVE)
-        .values("campaign_id", "account_id", "account_name")
-        .annotate(**tallies.progress("done"))
-        .annotate(
-            **{
-                f"campaign__{name}": Subquery(of_campaign.values(name))
-                for name in ("uuid", "name", "due_date")
-            }
+        .values(
+            "campaign_id",
+            "campaign__uuid",
+            "campaign__name",
+            "campaign__due_date",
+            "account_id",
+            "account_name",
         )
+        .annotate(**tallies.progress("done"))
         .order_by("campaign__due_date", "campaign__name", "campaign_id", "account_id")
     ):
         campaign = rows.setdefault(
