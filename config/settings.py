@@ -354,6 +354,11 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": timedelta(minutes=5),
             "options": {"expires": 4 * 60},
         },
+        "sweep-closing-campaigns": {
+            "task": "reviews.tasks.sweep_closing",
+            "schedule": timedelta(minutes=5),
+            "options": {"expires": 4 * 60},
+        },
         "sweep-remediations": {
             "task": "reviews.tasks.sweep_remediations",
             "schedule": timedelta(minutes=5),

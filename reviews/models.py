@@ -330,6 +330,9 @@ class Campaign(models.Model):
     class State(models.TextChoices):
         DRAFT = "draft", _("Draft")
         ACTIVE = "active", _("Active")
+        # Reviewers can no longer decide; a worker gives the unanswered items their default
+        # outcome and plans the remediations (`reviews.decide.close`).
+        CLOSING = "closing", _("Closing")
         CLOSED = "closed", _("Closed")
         SIGNED_OFF = "signed_off", _("Signed off")
 

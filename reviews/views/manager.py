@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +35,7 @@ from inventory.models import AwsAccount
 from reviews import launch as launching
 from reviews import remediate, tallies
 from reviews.aggregates import Median
-from reviews.decide import Refused, close, reassign, sign_off
+from reviews.decide import Refused, close_failure, reassign, request_close, sign_off
 from reviews.filters import ItemLookups
 from reviews.models import (
     Campaign,
@@ -224,6 +224,12 @@ def campaign_detail(request, campaign_uuid):
     campaign = _campaign(request, campaign_uuid, Campaign.objects.select_related("signoff"))
     if campaign.state == Campaign.State.DRAFT:
         return render(request, "reviews/campaign_draft.html", _draft_context(request, campaign))
+    if request.GET.get("poll") == "closing" and request.headers.get("HX-Request") == "true":
+        # A closing campaign's notice asks every few seconds: the page reloads once it closed.
+        response = HttpResponse(status=204)
+        if campaign.state != Campaign.State.CLOSING:
+            response["HX-Refresh"] = "true"
+        return response
     return render(request, "reviews/campaign_detail.html", _dashboard(request, campaign))
 
 
@@ -374,6 +380,7 @@ def _dashboard(
         "can_manage": can_manage,
         "is_owner": campaign.owner_id == user.pk,
         "default_outcome": _outcome_label(campaign),
+        "close_failure": close_failure(campaign) if can_manage and campaign.is_open else None,
     }
     if not oversees:
         # A reviewer sees the campaign's progress and their own part of it, not their peers'.
@@ -549,28 +556,42 @@ def campaign_launch(request, campaign_uuid):
 def campaign_close(request, campaign_uuid):
     campaign = _writable(request, campaign_uuid)
     try:
-        applied = close(campaign, by=request.user)
+        request_close(campaign, by=request.user)
     except Refused as exc:
         messages.error(request, str(exc))
         return redirect(campaign)
+    # Closed already when tasks run in-process (the demo); by a worker otherwise.
+    if campaign.state == Campaign.State.CLOSING:
+        messages.info(
+            request,
+            _("Closing the campaign: reviewers can no longer decide."),
+        )
+    elif campaign.state == Campaign.State.CLOSED:
+        messages.success(request, _closed_message(campaign))
+    else:
+        messages.error(request, _("The campaign could not be closed and is open again."))
+    return redirect(campaign)
+
+
+def _closed_message(campaign: Campaign) -> str:
+    applied = dict(
+        tallies.of(campaign=campaign, defaulted=True)
+        .values_list("decision")
+        .annotate(count=Sum("items"))
+        .order_by("decision")
+    )
     count = sum(applied.values())
     if not count:
-        messages.success(request, _("Closed. Every item had a decision."))
-    else:
-        labels = dict(ReviewItem.Decision.choices)
-        outcomes = ", ".join(
-            f"{labels.get(decision, decision)}: {n}" for decision, n in sorted(applied.items())
-        )
-        messages.success(
-            request,
-            ngettext(
-                "Closed. %(count)d unanswered item got the default outcome (%(outcomes)s).",
-                "Closed. %(count)d unanswered items got the default outcome (%(outcomes)s).",
-                count,
-            )
-            % {"count": count, "outcomes": outcomes},
-        )
-    return redirect(campaign)
+        return _("Closed. Every item had a decision.")
+    labels = dict(ReviewItem.Decision.choices)
+    outcomes = ", ".join(
+        f"{labels.get(decision, decision)}: {n}" for decision, n in sorted(applied.items())
+    )
+    return ngettext(
+        "Closed. %(count)d unanswered item got the default outcome (%(outcomes)s).",
+        "Closed. %(count)d unanswered items got the default outcome (%(outcomes)s).",
+        count,
+    ) % {"count": count, "outcomes": outcomes}
 
 
 @require_POST

@@ -17,7 +17,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from audit.models import AuditEvent
-from reviews import evidence
+from reviews import evidence, tasks
 from reviews.decide import Choice, close, decide, decide_many, sign_off
 from reviews.models import Campaign, Decision, Outcome, Remediation, Reminder, ReviewItem
 from tests.e2e.conftest import PASSWORD, shot, sign_in, sign_out
@@ -380,6 +380,32 @@ def test_manager_launches_watches_chases_closes_and_signs_off(
     assert Reminder.objects.filter(campaign=campaign, recipient=reviewer).count() == 1
     excepted = Remediation.objects.get(campaign=campaign)
     assert (excepted.item, excepted.excepted_by_name) == (legacy, "max.manager")
+
+
+def test_a_campaign_closed_by_a_worker_shows_its_outcome_by_itself(
+    page, live_server, manager, review, monkeypatch
+):
+    """Where a worker closes the campaign, the manager's page says it is closing, then reloads
+    itself once the worker is done."""
+    worker = []
+    monkeypatch.setattr(tasks.close_campaign, "delay", lambda *args: worker.append(args))
+    sign_in(page, live_server, manager)
+    page.goto(live_server.url + reverse("reviews:campaign", args=[review.uuid]))
+    page.get_by_text("Close…").click()
+    page.get_by_role("button", name="Close the campaign now").click()
+    expect(message(page)).to_have_text("Closing the campaign: reviewers can no longer decide.")
+    expect(page.locator("p.notice")).to_contain_text("This page reloads itself when it is done.")
+    expect(page.get_by_text("Closing", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Remind now")).to_have_count(0)
+    expect(page.get_by_role("link", name="Sign off")).to_have_count(0)
+    shot(page, "manager-campaign-closing")
+
+    tasks.close_campaign(*worker[0])
+    expect(
+        page.get_by_text("Closed: 12 items got the default outcome because nobody decided them.")
+    ).to_be_visible(timeout=10_000)
+    expect(message(page)).to_have_count(0)
+    expect(page.get_by_role("link", name="Sign off")).to_be_visible()
 
 
 # The auditor ------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from itertools import count
 
+from django.test import TestCase
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent, canonical_json
@@ -263,3 +265,14 @@ def shown_sha256(item: ReviewItem) -> str:
         item.recommendation,
         canonical_json(item.facts),
     )
+
+
+def post_close(client, campaign: Campaign, **kwargs):
+    """The manager's click on "Close the campaign now", with the close it queues for a worker
+    run in process once the request commits, as a worker would (what the close queues in turn,
+    its remediations, waits for the test's commit, which never comes)."""
+    with TestCase.captureOnCommitCallbacks() as committed:
+        response = client.post(reverse("reviews:close", args=[campaign.uuid]), **kwargs)
+    for callback in committed:
+        callback()
+    return response

@@ -20,7 +20,7 @@ from reviews.launch import new_campaign
 from reviews.models import Campaign, Decision, ReviewItem, SignOff
 from reviews.views import manager as manager_views
 from tests import factories
-from tests.reviews.builders import add_principal, definition, launched, settled
+from tests.reviews.builders import add_principal, definition, launched, post_close, settled
 
 PASSWORD = "correct horse battery staple"  # every factory user's
 REASON = "Confirmed with the team lead."
@@ -512,12 +512,13 @@ def test_a_reviewer_sees_only_their_own_items_of_the_campaign(client, reviewer, 
 # Close -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)  # the close runs once the request commits
 def test_closing_gives_the_unanswered_items_the_default_outcome_and_says_how_many(
     client, manager, reviewer, campaign, items
 ):
     keep([item for item in items if item.right_kind == "inline_policy"][:1], reviewer)
     client.force_login(manager)
-    response = client.post(url("close", campaign), follow=True)
+    response = post_close(client, campaign, follow=True)
     page = text(response)
     assert "Closed. 11 unanswered items got the default outcome (Keep: 5, Reduce: 6)." in page
     campaign.refresh_from_db()
@@ -529,8 +530,8 @@ def test_closing_gives_the_unanswered_items_the_default_outcome_and_says_how_man
 
 def test_closing_a_closed_campaign_is_refused_in_words(client, manager, campaign):
     client.force_login(manager)
-    client.post(url("close", campaign))
-    response = client.post(url("close", campaign), follow=True)
+    post_close(client, campaign)
+    response = post_close(client, campaign, follow=True)
     assert "The campaign is not open." in text(response)
     assert Decision.objects.filter(item__campaign=campaign, system=True).count() == 12
 
@@ -555,7 +556,7 @@ def test_remind_now_mails_only_the_reviewers_with_undecided_items(
 
 def test_a_closed_campaign_sends_no_reminder(client, manager, campaign, mailoutbox):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     response = client.post(url("remind", campaign), follow=True)
     assert mailoutbox == []
     assert "Only an active campaign sends reminders." in text(response)
@@ -683,7 +684,7 @@ def test_a_draft_cannot_be_signed_off(client, manager, draft):
 
 def test_sign_off_is_refused_with_a_wrong_password(client, manager, campaign):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     settled(campaign, manager)
     response = client.post(
         url("signoff", campaign), {"password": "not my password", "statement": "All reviewed."}
@@ -698,7 +699,7 @@ def test_wrong_passwords_at_sign_off_lock_the_manager_out_as_failed_sign_ins(
     client, manager, campaign, settings
 ):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     settled(campaign, manager)
     wrong = {"password": "not my password", "statement": "All reviewed."}
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
@@ -715,7 +716,7 @@ def test_wrong_passwords_at_sign_off_lock_the_manager_out_as_failed_sign_ins(
 
 def test_another_manager_cannot_sign_off(client, manager, mia, campaign):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     client.force_login(mia)
     assert client.get(url("signoff", campaign)).status_code == 403
     response = client.post(
@@ -729,7 +730,7 @@ def test_the_owner_signs_off_and_the_campaign_becomes_read_only(
     client, manager, reviewer, lena, campaign, items
 ):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     settled(campaign, manager)
     response = client.post(
         url("signoff", campaign),
@@ -748,7 +749,7 @@ def test_the_owner_signs_off_and_the_campaign_becomes_read_only(
         assert action not in dashboard.text
     assert signoff.decisions_sha256 in dashboard.text
 
-    closing = client.post(url("close", campaign), follow=True)
+    closing = post_close(client, campaign, follow=True)
     assert "The campaign is not open." in text(closing)
     again = client.post(
         url("signoff", campaign), {"password": PASSWORD, "statement": "Again."}, follow=True
@@ -770,7 +771,7 @@ def test_the_owner_signs_off_and_the_campaign_becomes_read_only(
 
 def test_an_auditor_reads_the_sign_off_once_it_is_made(client, manager, auditor, campaign):
     client.force_login(manager)
-    client.post(url("close", campaign))
+    post_close(client, campaign)
     settled(campaign, manager)
     client.post(url("signoff", campaign), {"password": PASSWORD, "statement": "Attested."})
     client.force_login(auditor)
