@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 
 import jinja2
+from django.conf import settings
 from django.template.defaultfilters import date as django_date
 from django.utils.formats import localize
 from django.utils.functional import Promise
@@ -30,7 +31,9 @@ def environment(**options) -> jinja2.Environment:
     options.pop("autoescape", None)
     options["undefined"] = jinja2.StrictUndefined
     env = jinja2.Environment(**options, autoescape=True, finalize=shown)
-    env.filters.update(date=date, days_ago=days_ago, describe_reason=describe_reason, fill=fill)
+    env.filters.update(
+        date=date, days_ago=days_ago, describe_reason=describe_reason, fill=fill, iso=iso
+    )
     return env
 
 
@@ -41,6 +44,8 @@ def shown(value):
     Text, the most of a row, goes the short way: the rest as Django's templates would."""
     if type(value) is str:
         return _django_escaped(value) if ('"' in value or "'" in value) else value
+    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
+        return str(value)  # what `localize` makes of a whole number without grouping
     if hasattr(value, "__html__"):
         return value
     if isinstance(value, Promise):
@@ -56,6 +61,11 @@ def _django_escaped(text: str) -> SafeString:
 def date(value, format_name=None):
     """Django's `date` filter, which Django's templates give the moment in local time."""
     return django_date(template_localtime(value), format_name)
+
+
+def iso(value) -> str:
+    """`date('c')` without Django's format machinery: the moment in local time, ISO 8601."""
+    return template_localtime(value).isoformat()
 
 
 def fill(text, **values):

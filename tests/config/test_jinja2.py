@@ -66,6 +66,21 @@ def test_dates_follow_the_language_and_time_zone_as_djangos_date_filter(language
         assert jinja("{{ value|date('SHORT_DATE_FORMAT') }}", value=MOMENT) == "2026/03/02"
 
 
+def test_a_whole_number_is_grouped_when_the_settings_group_numbers(settings):
+    settings.USE_THOUSAND_SEPARATOR = True
+    with translation.override("en"):
+        assert jinja("{{ value }}", value=12345) == django("{{ value }}", value=12345) == "12,345"
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_iso_writes_the_moment_as_djangos_c_format(language):
+    with translation.override(language), timezone.override("Asia/Tokyo"):
+        assert jinja("{{ value|iso }}", value=MOMENT) == django(
+            '{{ value|date:"c" }}', value=MOMENT
+        )
+        assert jinja("{{ value|iso }}", value=MOMENT) == "2026-03-02T08:30:00+09:00"
+
+
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_a_sentence_is_filled_as_blocktranslate_fills_it(language):
     value = "<b>x's</b>"
