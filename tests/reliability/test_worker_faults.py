@@ -1,17 +1,20 @@
 """Real Celery workers, a Redis of the test's own and a moto server, all on loopback: a worker
-killed with SIGKILL in the middle of a collection, and Redis restarted, cleanly and then with
-SIGKILL, while a thousand remediations are queued and being carried out. Each collection and
-each remediation ends done once: no AWS write twice, no row twice, every event in the chain.
+killed with SIGKILL in the middle of a collection and in the middle of a campaign's close, and
+Redis restarted, cleanly and then with SIGKILL, while a thousand remediations are queued and
+being carried out. Each collection, close and remediation ends done once: no AWS write twice,
+no row twice, every event in the chain.
 
 (A worker killed in the middle of a remediation is in tests/reviews/test_remediation_worker.py.)
 """
 
 import json
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from kombu import Connection
 from moto.iam.models import iam_backends
@@ -21,9 +24,10 @@ from audit.models import AuditEvent
 from inventory import tasks as inventory_tasks
 from inventory.collect import collect_run
 from inventory.models import CollectionRun, Principal, Right
+from reviews import decide as deciding
 from reviews import tasks as review_tasks
 from reviews.decide import Choice, close, decide_many
-from reviews.models import Remediation, ReviewItem
+from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, service_usage
 from tests.reliability.conftest import BROKER_URL, assert_nothing_lost
@@ -139,6 +143,74 @@ def test_a_worker_killed_mid_collection_is_replaced_and_the_run_completes_once(
     assert emulator.requests == requests
     assert CollectionRun.objects.get(pk=run.pk).attempts == 2
     assert_nothing_lost(accepted=0)
+
+
+def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_closes_it_once(
+    start_worker, broker, manager, reviewer
+):
+    account = factories.collected_account("210987654321", "payments", owner=reviewer, principals=4)
+    campaign = launched(manager, [account])
+    items = campaign.items.count()
+    # An item held by a transaction of the test's own: the close waits on it, having marked
+    # the campaign closed in its own transaction.
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_item, args=(campaign.items.first().pk, held, release))
+    holder.start()
+    assert held.wait(30)
+
+    first = start_worker()
+    try:
+        deciding.request_close(campaign, by=manager)
+        wait_until(_a_lock_is_awaited, "the close waiting for the held item", first)
+        assert deciding.sweep_closing() == []  # a close under way is left alone
+        first.kill()
+    finally:
+        release.set()
+        holder.join(30)
+
+    # The dead worker's transaction is rolled back whole: nothing of its close is left.
+    wait_until(lambda: _row_free(campaign.pk), "the dead close's locks gone")
+    campaign.refresh_from_db()
+    assert (campaign.state, campaign.closed_at) == (Campaign.State.CLOSING, None)
+    assert not Decision.objects.filter(item__campaign=campaign).exists()
+    assert not AuditEvent.objects.filter(action="campaign.closed").exists()
+
+    second = start_worker()
+    assert deciding.sweep_closing() == [campaign.pk]
+    wait_until(
+        lambda: Campaign.objects.get(pk=campaign.pk).state == Campaign.State.CLOSED,
+        "the close",
+        second,
+    )
+    # Redis gives the dead worker's message back: the campaign is closed, nothing happens.
+    with Connection(BROKER_URL, transport_options={"visibility_timeout": 0}) as conn:
+        conn.default_channel.qos.restore_visible()
+    wait_until(lambda: not broker.hlen("unacked") and not broker.llen("celery"), "ack", second)
+    assert Decision.objects.filter(item__campaign=campaign, system=True).count() == items
+    assert AuditEvent.objects.filter(action="campaign.closed").count() == 1
+    assert_nothing_lost(accepted=0)
+
+
+def _hold_item(pk: int, held: threading.Event, release: threading.Event) -> None:
+    try:
+        with transaction.atomic():
+            ReviewItem.objects.select_for_update().get(pk=pk)
+            held.set()
+            release.wait(60)
+    finally:
+        connections.close_all()
+
+
+def _a_lock_is_awaited() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+def _row_free(campaign_id: int) -> bool:
+    """No transaction holds the campaign's row (a close would)."""
+    with transaction.atomic():
+        return Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).exists()
 
 
 @pytest.mark.reliability
