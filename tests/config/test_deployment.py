@@ -1,7 +1,10 @@
 """docker-compose.yml, the Dockerfile and .env.example, checked without Docker (none runs here)."""
 
 import importlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +97,23 @@ def test_every_variable_in_env_example_has_a_comment_above_it():
         if line and not line.startswith("#"):
             above = next(prev for prev in reversed(lines[:i]) if not re.match(r"^[A-Z_]+=", prev))
             assert above.startswith("# "), f"{line.split('=')[0]} has no comment"
+
+
+def test_a_web_worker_starts_with_every_view_imported_and_what_it_loaded_frozen():
+    """Loaded once, the application stays out of the cycle collector's full passes, which would
+    otherwise stall a request for tens of milliseconds; a view that fails to import fails the
+    worker's start, not a reader's request."""
+    probe = (
+        "import gc, sys; import config.wsgi; "
+        "print(gc.get_freeze_count(), 'reviews.views.reviewer' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert int(out[0]) > 50_000
+    assert out[1] == "True"
