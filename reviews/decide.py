@@ -224,6 +224,7 @@ def _apply(entries: list[tuple], user) -> None:
         [
             Decision(
                 item=item,
+                campaign_id=item.campaign_id,
                 decision=choice.decision,
                 reason=choice.reason,
                 keep=list(choice.keep),
@@ -491,6 +492,7 @@ def close(campaign: Campaign, by=None) -> dict:
                         Decision,
                         {
                             "item_id": item.pk,
+                            "campaign_id": campaign.pk,
                             "decision": decision,
                             "reason": reason,
                             "keep": (item.kept or []) if decision == "reduce" else [],

@@ -407,7 +407,7 @@ class _Builder:
         return {
             **items,
             "privileged": sum(row["privileged"] for row in composition),
-            "decisions": Decision.objects.filter(item__campaign=self.campaign).count(),
+            "decisions": Decision.objects.filter(campaign=self.campaign).count(),
             "defaulted": sum(row["decided_by_attest"] for row in status),
             **remediations,
             "unsettled": remediate.unsettled(self.campaign).count(),
@@ -464,7 +464,7 @@ class _Builder:
     def _decisions(self):
         # In the order of their items, newest first: the order the window of "current" reads
         # them in, so that PostgreSQL sorts them once.
-        return Decision.objects.filter(item__campaign=self.campaign).order_by(
+        return Decision.objects.filter(campaign=self.campaign).order_by(
             "item_id", "-decided_at", "-pk"
         )
 
@@ -553,7 +553,7 @@ class _Builder:
             name = row.pop("reviewer__username") or NOBODY
             by_name[name] = {"reviewer": name, **row, "undecided": row["items"] - row["decided"]}
         for row in (
-            Decision.objects.filter(item__campaign=self.campaign, system=False)
+            Decision.objects.filter(campaign=self.campaign, system=False)
             .values("decided_by_name")
             .annotate(
                 decisions_made=Count("pk"),

@@ -644,6 +644,11 @@ class Decision(models.Model):
     """One decision on an item, kept forever: the latest is the item's current one."""
 
     item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="decisions")
+    # The item's own: a campaign's decisions are read by it, not through its items joined to
+    # every decision of every campaign before it.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="decisions", editable=False
+    )
     decision = models.CharField(max_length=8, choices=ReviewItem.Decision.choices[1:])
     reason = models.TextField(_("reason"), blank=True)
     keep = models.JSONField(_("services and actions kept"), default=list, blank=True)

@@ -307,7 +307,7 @@ def _chart(rows: list[dict]) -> dict:
 def _pace(campaign: Campaign) -> list[dict]:
     """How each person decided: the signals of rubber-stamping, from the decision history."""
     rows = list(
-        Decision.objects.filter(item__campaign=campaign, system=False)
+        Decision.objects.filter(campaign=campaign, system=False)
         .values("decided_by_name")
         .annotate(
             decisions=Count("pk"),

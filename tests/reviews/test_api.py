@@ -397,6 +397,7 @@ def test_only_managers_launch(api, account, manager, auditor, reviewer):
 def _remediation(review_item, state=Remediation.State.FAILED) -> Remediation:
     decision = Decision.objects.create(
         item=review_item,
+        campaign_id=review_item.campaign_id,
         decision="revoke",
         reason=REASON,
         decided_by_name="rita.reviewer",

@@ -2,10 +2,12 @@
 signing off: what is refused, what is written, and the audit trail of each change."""
 
 import hashlib
+import importlib
 import json
 from datetime import date, timedelta
 
 import pytest
+from django.apps import apps
 from django.utils import timezone
 
 from audit import trail
@@ -604,6 +606,36 @@ def test_a_reassignment_with_one_stale_item_moves_none(campaign, manager, lena, 
     before = state(campaign)
     refused("stale", reassign, chosen, lena, manager, REASON)
     assert state(campaign) == before
+
+
+def test_a_campaigns_decisions_are_its_own_however_they_were_made(
+    campaign, items, reviewer, manager, account
+):
+    """One at a time, in bulk and by default at close; a campaign before it keeps its own."""
+    earlier = launched(manager, [account])
+    decide_many(list(earlier.items.filter(reviewer=reviewer)), reviewer, Choice("keep", REASON))
+    close(earlier, by=manager)
+    decide(items[0], reviewer, Choice("keep", REASON))
+    decide_many(items[1:3], reviewer, Choice("revoke", REASON))
+    close(campaign, by=manager)
+
+    for one in (earlier, campaign):
+        assert one.decisions.count() == one.item_count
+        assert not one.decisions.exclude(item__campaign=one).exists()
+    assert campaign.decisions.filter(system=False).count() == 3
+
+
+def test_the_migration_gives_earlier_decisions_their_campaign(
+    campaign, items, reviewer, manager, account
+):
+    decide(items[0], reviewer, Choice("keep", REASON))
+    close(campaign, by=manager)
+    migration = importlib.import_module("reviews.migrations.0009_decision_campaign")
+    Decision.objects.update(campaign=launched(manager, [account]))  # each on a wrong one
+
+    migration.give_campaigns(apps, None)
+
+    assert campaign.decisions.count() == campaign.item_count == 12
 
 
 # Closing ---------------------------------------------------------------------------------------

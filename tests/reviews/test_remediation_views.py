@@ -53,6 +53,7 @@ def remediation(review_item, state=State.PLANNED, *, action="revoke", keep=(), *
     """A remediation of the item's decision, in `state`, as remediate would have left it."""
     decision = Decision.objects.create(
         item=review_item,
+        campaign_id=review_item.campaign_id,
         decision=action,
         reason=REASON,
         keep=list(keep),

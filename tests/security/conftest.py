@@ -25,6 +25,7 @@ from tests.security.matrix import OTHER, OWN
 def _remediation(item, state):
     decision = Decision.objects.create(
         item=item,
+        campaign_id=item.campaign_id,
         decision="revoke",
         reason="Not used.",
         decided_by_name=item.reviewer.username,
