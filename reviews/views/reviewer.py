@@ -182,7 +182,8 @@ def _when(value: str | None):
 
 class _QueueFilterForm(forms.Form):
     # Its eight selects' options, through Django's template engine, took a tenth of a queue
-    # page; Django's own Jinja2 templates of the same widgets write the same HTML.
+    # page; Django's own Jinja2 templates of the same widgets write the same elements (only
+    # the blank lines between options differ).
     default_renderer = Jinja2()
 
 
