@@ -108,6 +108,7 @@ def insert(
     names = [field.attname for field in fields]
     json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    alias = connection.alias  # read through Django's connection proxy: once, not once a row
     with connection.cursor() as cursor:
         if ids:
             cursor.execute(
@@ -136,4 +137,4 @@ def insert(
                     ]
                 )
                 obj._state.adding = False
-                obj._state.db = connection.alias
+                obj._state.db = alias
