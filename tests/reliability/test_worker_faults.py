@@ -24,9 +24,8 @@ from audit.models import AuditEvent
 from inventory import tasks as inventory_tasks
 from inventory.collect import collect_run
 from inventory.models import CollectionRun, Principal, Right
-from reviews import decide as deciding
 from reviews import tasks as review_tasks
-from reviews.decide import Choice, close, decide_many
+from reviews.decide import Choice, close, decide_many, request_close, sweep_closing
 from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, service_usage
@@ -160,9 +159,9 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
 
     first = start_worker()
     try:
-        deciding.request_close(campaign, by=manager)
+        request_close(campaign, by=manager)
         wait_until(_a_lock_is_awaited, "the close waiting for the held item", first)
-        assert deciding.sweep_closing() == []  # a close under way is left alone
+        assert sweep_closing() == []  # a close under way is left alone
         first.kill()
     finally:
         release.set()
@@ -176,7 +175,7 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
     assert not AuditEvent.objects.filter(action="campaign.closed").exists()
 
     second = start_worker()
-    assert deciding.sweep_closing() == [campaign.pk]
+    assert sweep_closing() == [campaign.pk]
     wait_until(
         lambda: Campaign.objects.get(pk=campaign.pk).state == Campaign.State.CLOSED,
         "the close",

@@ -12,9 +12,8 @@ from django.test import TestCase
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from reviews import decide as deciding
 from reviews import remediate, tasks
-from reviews.decide import Choice, Refused, decide, request_close, sign_off
+from reviews.decide import Choice, Refused, decide, request_close, sign_off, sweep_closing
 from reviews.models import Campaign, Decision
 from tests import factories
 from tests.reviews.builders import launched, post_close
@@ -184,6 +183,6 @@ def test_the_sweep_queues_again_a_close_whose_task_was_lost(account, manager, qu
 
 def _sweep_into(found: list) -> None:
     try:
-        found.append(deciding.sweep_closing())
+        found.append(sweep_closing())
     finally:
         connections.close_all()
