@@ -201,8 +201,13 @@ def _hold_item(pk: int, held: threading.Event, release: threading.Event) -> None
 
 
 def _a_lock_is_awaited() -> bool:
+    """A backend of this test's database waits for a lock (other tests' databases share the
+    server); read afresh at each call, outside a transaction."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
         return cursor.fetchone()[0] > 0
 
 
