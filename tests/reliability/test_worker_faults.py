@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from kombu import Connection
 from moto.iam.models import iam_backends
@@ -30,7 +30,7 @@ from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, service_usage
 from tests.reliability.conftest import BROKER_URL, assert_nothing_lost
-from tests.reviews.builders import launched
+from tests.reviews.builders import a_lock_is_awaited, launched
 from tests.reviews.test_remediation_worker import Gate, Worker, wait_until
 
 pytestmark = pytest.mark.worker
@@ -160,7 +160,7 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
     first = start_worker()
     try:
         request_close(campaign, by=manager)
-        wait_until(_a_lock_is_awaited, "the close waiting for the held item", first)
+        wait_until(a_lock_is_awaited, "the close waiting for the held item", first)
         assert sweep_closing() == []  # a close under way is left alone
         first.kill()
     finally:
@@ -198,17 +198,6 @@ def _hold_item(pk: int, held: threading.Event, release: threading.Event) -> None
             release.wait(60)
     finally:
         connections.close_all()
-
-
-def _a_lock_is_awaited() -> bool:
-    """A backend of this test's database waits for a lock (other tests' databases share the
-    server); read afresh at each call, outside a transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def _row_free(campaign_id: int) -> bool:

@@ -8,9 +8,11 @@ account made by `tests.factories.collected_account`, for tests about who reviews
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from itertools import count
 
+from django.db import connection
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -276,3 +278,21 @@ def post_close(client, campaign: Campaign, **kwargs):
     for callback in committed:
         callback()
     return response
+
+
+def text(response) -> str:
+    """The page's words without markup, spaces collapsed: what a reader sees."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+
+
+def a_lock_is_awaited() -> bool:
+    """Whether a connection to this test's database waits for a lock (other tests' databases
+    share the server), read afresh even inside a transaction, which would otherwise see one
+    snapshot of the server's activity."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0

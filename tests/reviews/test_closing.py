@@ -3,7 +3,6 @@ unanswered items their default outcome, the dashboard reloads itself once that i
 that fails opens the campaign again and says why, and a close whose task was lost is queued
 again."""
 
-import re
 import threading
 
 import pytest
@@ -16,7 +15,7 @@ from reviews import remediate, tasks
 from reviews.decide import Choice, Refused, decide, request_close, sign_off, sweep_closing
 from reviews.models import Campaign, Decision
 from tests import factories
-from tests.reviews.builders import launched, post_close
+from tests.reviews.builders import launched, post_close, text
 
 PASSWORD = "correct horse battery staple"  # every factory user's
 
@@ -31,10 +30,6 @@ def queued(monkeypatch):
 
 def dashboard(campaign):
     return reverse("reviews:campaign", args=[campaign.uuid])
-
-
-def text(response):
-    return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
 
 
 def poll(client, campaign):

@@ -1,7 +1,6 @@
 """The home page: each person sees what waits for them, by what they hold, in a fixed number of
 queries; someone who holds nothing gets a friendly word rather than an empty page."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from config import roles
 from reviews.decide import Choice, close, decide, sign_off
 from reviews.models import Campaign, Remediation
 from tests import factories
-from tests.reviews.builders import launched, settled
+from tests.reviews.builders import launched, settled, text
 
 REASON = "Confirmed with the team lead."
 PASSWORD = "correct horse battery staple"  # every factory user's
@@ -28,10 +27,6 @@ def mia_manager(db):
     user = factories.UserFactory(username="mia.manager")
     user.groups.add(Group.objects.get(name=roles.MANAGER))
     return user
-
-
-def text(response):
-    return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
 
 
 def queries(client):

@@ -20,7 +20,7 @@ from reviews.launch import new_campaign
 from reviews.models import Campaign, Decision, ReviewItem, SignOff
 from reviews.views import manager as manager_views
 from tests import factories
-from tests.reviews.builders import add_principal, definition, launched, post_close, settled
+from tests.reviews.builders import add_principal, definition, launched, post_close, settled, text
 
 PASSWORD = "correct horse battery staple"  # every factory user's
 REASON = "Confirmed with the team lead."
@@ -42,11 +42,6 @@ def lena(db):
 
 def url(name, campaign):
     return reverse(f"reviews:{name}", args=[campaign.uuid])
-
-
-def text(response):
-    """The page's words without markup, spaces collapsed: what a reader sees."""
-    return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
 
 
 def queries(client, address):

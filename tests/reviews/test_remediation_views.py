@@ -21,7 +21,7 @@ from audit.models import AuditEvent
 from inventory.models import AwsAccount
 from reviews import tallies
 from reviews.models import Campaign, Decision, Remediation, ReviewItem, SignOff
-from tests.reviews.builders import audit_mark, events_since, item
+from tests.reviews.builders import audit_mark, events_since, item, text
 
 State = Remediation.State
 REASON = "The owner of the role left the team."
@@ -33,11 +33,6 @@ S3_GET_ONLY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["s3:Get*"], "Resource": "*"}],
 }
-
-
-def text(response):
-    """The page's words without markup, spaces collapsed: what a reader sees."""
-    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
 
 def call(operation, request_id="", **params):

@@ -19,7 +19,7 @@ from reviews import tallies
 from reviews.decide import Choice, close, decide, decide_many, reassign
 from reviews.models import ItemTally, ReviewItem
 from tests import factories
-from tests.reviews.builders import launched
+from tests.reviews.builders import a_lock_is_awaited, launched
 
 REASON = "Used every week by the nightly export."
 
@@ -126,13 +126,10 @@ def _beside(work) -> tuple[threading.Thread, list]:
 
     thread = threading.Thread(target=run)
     thread.start()
-    # pg_locks is read live, where pg_stat_activity would be read once a transaction.
-    with connections["default"].cursor() as cursor:
-        for _ in range(200):
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return thread, failures
-            time.sleep(0.05)
+    for _ in range(200):
+        if a_lock_is_awaited():
+            return thread, failures
+        time.sleep(0.05)
     raise AssertionError(f"the other change never waited for this one: {failures}")
 
 
