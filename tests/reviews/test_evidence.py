@@ -7,6 +7,7 @@ written with the ORM as the remediation task would have left it.
 """
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -669,6 +670,33 @@ def test_an_export_that_fails_says_why_and_records_nothing(campaign, manager, fa
     monkeypatch.undo()
     export(campaign, by=manager)  # and the next one works
     assert exported.count() == 1
+
+
+class _DiskFull(io.BytesIO):
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, room: int):
+        super().__init__()
+        self.room = room
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_to_a_full_disk_fails_with_the_disks_error_and_records_nothing(campaign, manager):
+    exported = AuditEvent.objects.filter(action="evidence.exported")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        evidence.build(campaign, _DiskFull(room=8_000), by=manager)
+
+    assert not exported.exists()
+    package = export(campaign, by=manager)  # and the next one works
+    assert problems(package) == []
+    assert exported.count() == 1
+    assert len(package) > 8_000  # the disk was full in the middle of the package
 
 
 @pytest.mark.django_db(transaction=True)
