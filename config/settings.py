@@ -354,6 +354,11 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": timedelta(minutes=5),
             "options": {"expires": 4 * 60},
         },
+        "sweep-launching-campaigns": {
+            "task": "reviews.tasks.sweep_launching",
+            "schedule": timedelta(minutes=5),
+            "options": {"expires": 4 * 60},
+        },
         "sweep-closing-campaigns": {
             "task": "reviews.tasks.sweep_closing",
             "schedule": timedelta(minutes=5),

@@ -21,11 +21,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from audit.models import AuditEvent
 from audit.trail import record, record_many
 from config import bulk, dump
 from inventory.models import Right
-from reviews import remediate, tallies
+from reviews import handover, remediate, tallies
 from reviews.models import Campaign, Decision, RemediationStart, ReviewItem, SignOff
 from reviews.reviewers import item_is_own_access
 
@@ -371,79 +370,29 @@ def reassign(items: list[ReviewItem], to_user, by, reason: str) -> int:
 
 
 def request_close(campaign: Campaign, by=None) -> None:
-    """Stop the campaign's decisions now and close it in a worker (`close`): a campaign of
-    100,000 items takes longer to close than a browser waits for a page. The worker is queued
-    once this commits; `sweep_closing` queues it again if it never ran."""
+    """Stop the campaign's decisions now and close it in a worker (`close`, handed over as
+    `reviews.handover` says)."""
     with transaction.atomic():
-        if not Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.ACTIVE).update(
-            state=Campaign.State.CLOSING
-        ):
+        if not handover.CLOSE.ask(campaign, by):
             raise Refused(_("The campaign is not open."), code="closed")
-        record("campaign.closing", campaign, actor=by, actor_name="" if by else "system")
-        _close_when_committed(campaign.pk, by.pk if by else None)
     campaign.refresh_from_db()
 
 
-def _close_when_committed(campaign_id: int, user_id: int | None) -> None:
-    def queue():
-        from reviews import tasks  # the tasks module imports this one
-
-        tasks.close_campaign.delay(campaign_id, user_id)
-
-    transaction.on_commit(queue)
-
-
 def sweep_closing() -> list[int]:
-    """Queue the close again of each closing campaign that no worker is closing (a close holds
-    its campaign's row until it commits): its task was lost with a broker, or never started.
-    A close queued twice runs once; the second finds the campaign closed."""
-    with transaction.atomic():
-        idle = list(
-            Campaign.objects.filter(state=Campaign.State.CLOSING)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-    for pk in idle:
-        by = (
-            AuditEvent.objects.for_object("reviews.campaign", pk)
-            .filter(action="campaign.closing")
-            .order_by("-id")
-            .values_list("actor_id", flat=True)
-            .first()
-        )
-        with transaction.atomic():
-            _close_when_committed(pk, by)
-    return idle
+    """Queue the close again of each closing campaign that no worker is closing."""
+    return handover.CLOSE.sweep()
 
 
 def close_failed(campaign: Campaign, error: Exception) -> None:
     """Open the campaign again after its close failed (the close itself was rolled back
     whole), so that its manager sees it and can close it again."""
-    with transaction.atomic():
-        if Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.CLOSING).update(
-            state=Campaign.State.ACTIVE
-        ):
-            record(
-                "campaign.close_failed",
-                campaign,
-                actor_name="system",
-                after={"error": f"{type(error).__name__}: {error}"[:2000]},
-            )
+    handover.CLOSE.fail(campaign, error)
 
 
 def close_failure(campaign: Campaign) -> dict | None:
     """The error of the campaign's last close, when that close failed and no close has been
     asked for since: {"at": when, "error": what}."""
-    last = (
-        AuditEvent.objects.for_object("reviews.campaign", campaign.pk)
-        .filter(action__in=("campaign.closing", "campaign.close_failed"))
-        .order_by("-id")
-        .values("action", "occurred_at", "after")
-        .first()
-    )
-    if last is None or last["action"] != "campaign.close_failed":
-        return None
-    return {"at": last["occurred_at"], "error": (last["after"] or {}).get("error", "")}
+    return handover.CLOSE.failure(campaign)
 
 
 def close(campaign: Campaign, by=None) -> dict:
@@ -559,7 +508,7 @@ def sign_off(campaign: Campaign, user, password: str, statement: str) -> SignOff
         raise Refused(_("Write the attestation statement."), code="statement_required")
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if locked.state == Campaign.State.DRAFT:
+        if not locked.is_launched:
             raise Refused(_("The campaign is not launched yet."), code="closed")
         if locked.state == Campaign.State.CLOSING:
             raise Refused(

@@ -4,7 +4,8 @@ Launch refuses, naming the account, when an account in scope has no complete col
 than the campaign allows. Otherwise it makes one item per current principal and right in scope,
 each with what its reviewer will be shown (the rows of the inventory it points at never change;
 what could change is copied onto the item), its recommendation and its reviewer, and makes the
-campaign active, in one transaction.
+campaign active, in one transaction. A launch asked for in the browser runs in a worker
+(`request_launch`; `reviews.handover` says how), as launches on schedule already do.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from inventory.models import (
     Right,
     ServiceUsage,
 )
-from reviews import recommend, tallies
+from reviews import handover, recommend, tallies
 from reviews.models import Campaign, CampaignDefinition, ReviewItem, period_start, shown_digest
 from reviews.reviewers import Directory, resolve
 
@@ -192,15 +193,52 @@ class _Tally:
         return dict(sorted(self.reviewers.items()))
 
 
+def request_launch(campaign: Campaign, by=None) -> None:
+    """Launch the draft in a worker (`launch`, handed over as `reviews.handover` says): a
+    campaign of 100,000 items takes longer to launch than a browser waits for a page. Refuses
+    at once what the worker would refuse: a campaign no longer a draft, stale accounts."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.state != Campaign.State.DRAFT:
+            raise LaunchRefused(_not_a_draft(locked))
+        problems = stale_accounts(locked)
+        if problems:
+            raise LaunchRefused("; ".join(problems))
+        handover.LAUNCH.ask(locked, by)
+    campaign.refresh_from_db()
+
+
+def sweep_launching() -> list[int]:
+    """Queue the launch again of each launching campaign that no worker is launching."""
+    return handover.LAUNCH.sweep()
+
+
+def launch_failed(campaign: Campaign, error: Exception | str) -> None:
+    """Make the campaign a draft again after its launch failed (the launch was rolled back
+    whole), so that its manager sees why and can launch it again."""
+    handover.LAUNCH.fail(campaign, error)
+
+
+def launch_failure(campaign: Campaign) -> dict | None:
+    """The error of the campaign's last launch, when it failed and no launch has been asked
+    for since: {"at": when, "error": what}."""
+    return handover.LAUNCH.failure(campaign)
+
+
+def _not_a_draft(campaign: Campaign) -> str:
+    return _("campaign %(campaign)s is %(state)s") % {
+        "campaign": campaign,
+        "state": campaign.get_state_display().lower(),
+    }
+
+
 def launch(campaign: Campaign, by=None) -> Campaign:
-    """Freeze the population of a draft campaign and open it for review."""
+    """Freeze the population of a draft campaign (or one its manager asked to launch, which a
+    worker launches) and open it for review."""
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if campaign.state != Campaign.State.DRAFT:
-            raise LaunchRefused(
-                _("campaign %(campaign)s is %(state)s")
-                % {"campaign": campaign, "state": campaign.get_state_display().lower()}
-            )
+        if campaign.state not in (Campaign.State.DRAFT, Campaign.State.LAUNCHING):
+            raise LaunchRefused(_not_a_draft(campaign))
         problems = stale_accounts(campaign)
         if problems:
             raise LaunchRefused("; ".join(problems))

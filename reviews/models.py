@@ -329,6 +329,8 @@ class Campaign(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft", _("Draft")
+        # A worker freezes the population into items (`reviews.launch.launch`).
+        LAUNCHING = "launching", _("Launching")
         ACTIVE = "active", _("Active")
         # Reviewers can no longer decide; a worker gives the unanswered items their default
         # outcome and plans the remediations (`reviews.decide.close`).
@@ -399,6 +401,11 @@ class Campaign(models.Model):
     @property
     def is_open(self):
         return self.state == self.State.ACTIVE
+
+    @property
+    def is_launched(self):
+        """Whether its population is frozen into items: not a draft, nor launching."""
+        return self.state not in (self.State.DRAFT, self.State.LAUNCHING)
 
     @property
     def is_overdue(self):

@@ -1,17 +1,17 @@
-"""Celery tasks of the reviews: launching campaigns on schedule, closing them, reminders,
-remediation."""
+"""Celery tasks of the reviews: launching campaigns (on schedule, or as their manager asked),
+closing them, reminders, remediation."""
 
 import logging
 import random
 
 from celery import shared_task
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from audit.trail import record
-from reviews import decide, remediate, reminders
+from reviews import decide, handover, remediate, reminders
+from reviews import launch as launching
 from reviews.launch import LaunchRefused, launch_due
-from reviews.models import Campaign, CampaignDefinition, Remediation
+from reviews.models import CampaignDefinition, Remediation
 
 logger = logging.getLogger(__name__)
 
@@ -38,25 +38,36 @@ def launch_due_campaigns() -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def launch_campaign(campaign_id: int, user_id: int | None = None) -> int | None:
+    """Launch a campaign its manager asked to launch (`launch.request_launch`): redelivered if
+    its worker dies, since the launch commits whole or not at all. A launch that fails or is
+    refused makes the campaign a draft again, with the reason in the audit trail and on its
+    page. Returns how many items it froze; None when there was nothing to launch."""
+    launched = handover.LAUNCH.carry_out(
+        campaign_id, user_id, launching.launch, refused=LaunchRefused
+    )
+    if launched is None:
+        return None
+    logger.info("Launched %s with %d items", launched, launched.item_count)
+    return launched.item_count
+
+
+@shared_task
+def sweep_launching() -> None:
+    """Beat: launch again the campaigns left launching by a lost task."""
+    for pk in launching.sweep_launching():
+        logger.warning("Campaign %s was left launching; its launch is queued again", pk)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def close_campaign(campaign_id: int, user_id: int | None = None) -> dict | None:
     """Close a campaign its manager asked to close (`decide.request_close`): redelivered if its
     worker dies, since the close commits whole or not at all. A close that fails opens the
     campaign again, with the error in the audit trail and on its page. Returns how many items
     got which outcome; None when there was nothing to close."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None or campaign.state != Campaign.State.CLOSING:
-        return None  # closed by an earlier delivery
-    by = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    try:
-        applied = decide.close(campaign, by=by)
-    except decide.Refused:
-        return None  # another delivery closed it meanwhile
-    except Exception as exc:
-        # Handled rather than raised: the campaign is open again, and its page says why.
-        logger.exception("Closing %s failed", campaign)
-        decide.close_failed(campaign, exc)
-        return None
-    logger.info("Closed %s: %s", campaign, applied)
+    applied = handover.CLOSE.carry_out(campaign_id, user_id, decide.close, refused=decide.Refused)
+    if applied is not None:
+        logger.info("Closed campaign %s: %s", campaign_id, applied)
     return applied
 
 

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_http_methods
 
 from config import lockout
 from reviews import evidence
-from reviews.models import Campaign
 from reviews.views import manager
 from reviews.views.manager import OVERSEE
 
@@ -52,7 +51,7 @@ def campaign_evidence(request, campaign_uuid):
     if not request.user.has_perm(OVERSEE):
         raise Http404
     campaign = manager._campaign(request, campaign_uuid)
-    if campaign.state == Campaign.State.DRAFT:
+    if not campaign.is_launched:
         raise Http404  # nothing is frozen before launch
     if request.method == "POST" and (locked := lockout.password_locked(request)):
         return locked

@@ -222,19 +222,28 @@ def campaign_new(request):
 @require_GET
 def campaign_detail(request, campaign_uuid):
     campaign = _campaign(request, campaign_uuid, Campaign.objects.select_related("signoff"))
-    if campaign.state == Campaign.State.DRAFT:
-        return render(request, "reviews/campaign_draft.html", _draft_context(request, campaign))
-    if request.GET.get("poll") == "closing" and request.headers.get("HX-Request") == "true":
-        # A closing campaign's notice asks every few seconds: the page reloads once it closed.
+    waiting = request.GET.get("poll")
+    if waiting in _HANDED_OVER and request.headers.get("HX-Request") == "true":
+        # A launching or closing campaign's notice asks every few seconds: the page reloads
+        # once the worker is done.
         response = HttpResponse(status=204)
-        if campaign.state != Campaign.State.CLOSING:
+        if campaign.state != waiting:
             response["HX-Refresh"] = "true"
         return response
+    if campaign.state == Campaign.State.LAUNCHING:
+        return render(request, "reviews/campaign_draft.html", {"campaign": campaign})
+    if campaign.state == Campaign.State.DRAFT:
+        return render(request, "reviews/campaign_draft.html", _draft_context(request, campaign))
     return render(request, "reviews/campaign_detail.html", _dashboard(request, campaign))
+
+
+# The states in which a worker changes the campaign, which its page waits for.
+_HANDED_OVER = (Campaign.State.LAUNCHING, Campaign.State.CLOSING)
 
 
 def _draft_context(request, campaign: Campaign) -> dict:
     found = launching.preview(campaign)
+    can_manage = request.user.has_perm(MANAGE)
     return {
         "campaign": campaign,
         "preview": found,
@@ -246,7 +255,8 @@ def _draft_context(request, campaign: Campaign) -> dict:
         "reviewer_count": sum(1 for name in found.by_reviewer if name),
         "orphans": found.by_reviewer.get("", 0),
         "accounts": campaign.accounts.order_by("name"),
-        "can_manage": request.user.has_perm(MANAGE),
+        "can_manage": can_manage,
+        "launch_failure": launching.launch_failure(campaign) if can_manage else None,
     }
 
 
@@ -528,28 +538,42 @@ def _writable(request, campaign_uuid) -> Campaign:
 def campaign_launch(request, campaign_uuid):
     campaign = _writable(request, campaign_uuid)
     try:
-        launched = launching.launch(campaign, by=request.user)
+        launching.request_launch(campaign, by=request.user)
     except launching.LaunchRefused as exc:
         messages.error(request, _("Launch refused: %(reason)s.") % {"reason": exc})
         return redirect(campaign)
-    reviewers = launched.items.filter(reviewer__isnull=False).values("reviewer").distinct().count()
-    messages.success(
-        request,
+    # Launched already when tasks run in-process (the demo); by a worker otherwise.
+    if campaign.state == Campaign.State.LAUNCHING:
+        messages.info(
+            request,
+            _("Launching the campaign: its items are being made; reviewers see them once done."),
+        )
+    elif campaign.state == Campaign.State.ACTIVE:
+        messages.success(request, _launched_message(campaign))
+    else:
+        messages.error(request, _("The campaign could not be launched and is a draft again."))
+    return redirect(campaign)
+
+
+def _launched_message(campaign: Campaign) -> str:
+    reviewers = (
+        tallies.of(campaign=campaign, reviewer__isnull=False).values("reviewer").distinct().count()
+    )
+    return (
         ngettext(
             "Launched: %(count)d item to review.",
             "Launched: %(count)d items to review.",
-            launched.item_count,
+            campaign.item_count,
         )
-        % {"count": launched.item_count}
+        % {"count": campaign.item_count}
         + " "
         + ngettext(
             "%(count)d reviewer has items to decide.",
             "%(count)d reviewers have items to decide.",
             reviewers,
         )
-        % {"count": reviewers},
+        % {"count": reviewers}
     )
-    return redirect(launched)
 
 
 @require_POST

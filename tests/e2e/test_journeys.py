@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from reviews import evidence, tasks
 from reviews.decide import Choice, close, decide, decide_many, sign_off
+from reviews.launch import new_campaign
 from reviews.models import Campaign, Decision, Outcome, Remediation, Reminder, ReviewItem
 from tests.e2e.conftest import PASSWORD, shot, sign_in, sign_out
 from tests.reviews.builders import definition, import_account, item, launched, settled
@@ -406,6 +409,37 @@ def test_a_campaign_closed_by_a_worker_shows_its_outcome_by_itself(
     ).to_be_visible(timeout=10_000)
     expect(message(page)).to_have_count(0)
     expect(page.get_by_role("link", name="Sign off")).to_be_visible()
+
+
+def test_a_campaign_launched_by_a_worker_shows_its_dashboard_by_itself(
+    page, live_server, manager, payments, other_account, monkeypatch
+):
+    """Where a worker launches the campaign, the draft's page says it is launching, then
+    reloads itself into the campaign's dashboard once the worker is done."""
+    worker = []
+    monkeypatch.setattr(tasks.launch_campaign, "delay", lambda *args: worker.append(args))
+    draft = new_campaign(
+        name="Year-end review",
+        owner=manager,
+        due_date=timezone.localdate() + timedelta(days=14),
+        accounts=[payments, other_account],
+        by=manager,
+    )
+    sign_in(page, live_server, manager)
+    page.goto(live_server.url + reverse("reviews:campaign", args=[draft.uuid]))
+    page.get_by_role("button", name=re.compile(r"^Launch: freeze \d+ items for review$")).click()
+    expect(message(page)).to_have_text(
+        "Launching the campaign: its items are being made; reviewers see them once done."
+    )
+    expect(page.locator("p.notice")).to_contain_text("This page reloads itself when it is done.")
+    expect(page.get_by_text("Launching", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Launch"))).to_have_count(0)
+    shot(page, "manager-campaign-launching")
+
+    tasks.launch_campaign(*worker[0])
+    expect(page.get_by_text(re.compile(r"^0 of \d+ decided \(0%\)$"))).to_be_visible(timeout=10_000)
+    expect(message(page)).to_have_count(0)
+    expect(page.get_by_role("button", name="Remind now")).to_be_visible()
 
 
 # The auditor ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Real Celery workers, a Redis of the test's own and a moto server, all on loopback: a worker
-killed with SIGKILL in the middle of a collection and in the middle of a campaign's close, and
+killed with SIGKILL in the middle of a collection, of a campaign's launch and of its close, and
 Redis restarted, cleanly and then with SIGKILL, while a thousand remediations are queued and
-being carried out. Each collection, close and remediation ends done once: no AWS write twice,
-no row twice, every event in the chain.
+being carried out. Each collection, launch, close and remediation ends done once: no AWS write
+twice, no row twice, every event in the chain.
 
 (A worker killed in the middle of a remediation is in tests/reviews/test_remediation_worker.py.)
 """
@@ -26,6 +26,7 @@ from inventory.collect import collect_run
 from inventory.models import CollectionRun, Principal, Right
 from reviews import tasks as review_tasks
 from reviews.decide import Choice, close, decide_many, request_close, sweep_closing
+from reviews.launch import new_campaign, request_launch, sweep_launching
 from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, service_usage
@@ -135,9 +136,7 @@ def test_a_worker_killed_mid_collection_is_replaced_and_the_run_completes_once(
     # Redis gives the dead worker's message back after its visibility timeout: the run is
     # finished, so the task reads nothing from AWS and writes nothing.
     requests = emulator.requests.copy()
-    with Connection(BROKER_URL, transport_options={"visibility_timeout": 0}) as conn:
-        conn.default_channel.qos.restore_visible()
-    wait_until(lambda: not broker.hlen("unacked") and not broker.llen("celery"), "ack", second)
+    _give_back_the_dead_workers_message(broker, second)
     time.sleep(1)
     assert emulator.requests == requests
     assert CollectionRun.objects.get(pk=run.pk).attempts == 2
@@ -153,7 +152,9 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
     # An item held by a transaction of the test's own: the close waits on it, having marked
     # the campaign closed in its own transaction.
     held, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_item, args=(campaign.items.first().pk, held, release))
+    holder = threading.Thread(
+        target=_holding, args=(_hold_item(campaign.items.first().pk), held, release)
+    )
     holder.start()
     assert held.wait(30)
 
@@ -182,22 +183,84 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
         second,
     )
     # Redis gives the dead worker's message back: the campaign is closed, nothing happens.
-    with Connection(BROKER_URL, transport_options={"visibility_timeout": 0}) as conn:
-        conn.default_channel.qos.restore_visible()
-    wait_until(lambda: not broker.hlen("unacked") and not broker.llen("celery"), "ack", second)
+    _give_back_the_dead_workers_message(broker, second)
     assert Decision.objects.filter(item__campaign=campaign, system=True).count() == items
     assert AuditEvent.objects.filter(action="campaign.closed").count() == 1
     assert_nothing_lost(accepted=0)
 
 
-def _hold_item(pk: int, held: threading.Event, release: threading.Event) -> None:
+def test_a_worker_killed_mid_launch_leaves_the_campaign_launching_and_the_sweep_launches_it_once(
+    start_worker, broker, manager, reviewer
+):
+    account = factories.collected_account("210987654321", "payments", owner=reviewer, principals=4)
+    draft = new_campaign(
+        name="Year-end review",
+        owner=manager,
+        due_date=timezone.localdate() + timedelta(days=14),
+        accounts=[account],
+        by=manager,
+    )
+    request_launch(draft, by=manager)  # queued for a worker not started yet
+    # The audit trail held by a transaction of the test's own: the launch waits on it to
+    # record itself, every item written in its own transaction.
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_holding, args=(trail._lock, held, release))
+    holder.start()
+    assert held.wait(30)
+
+    first = start_worker()
+    try:
+        wait_until(a_lock_is_awaited, "the launch waiting for the audit trail", first)
+        assert sweep_launching() == []  # a launch under way is left alone
+        first.kill()
+    finally:
+        release.set()
+        holder.join(30)
+
+    # The dead worker's transaction is rolled back whole: nothing of its launch is left.
+    wait_until(lambda: _row_free(draft.pk), "the dead launch's locks gone")
+    draft.refresh_from_db()
+    assert (draft.state, draft.launched_at) == (Campaign.State.LAUNCHING, None)
+    assert not draft.items.exists()
+    assert not draft.tallies.exists()
+    assert not AuditEvent.objects.filter(action="campaign.launched").exists()
+
+    second = start_worker()
+    assert sweep_launching() == [draft.pk]
+    wait_until(
+        lambda: Campaign.objects.get(pk=draft.pk).state == Campaign.State.ACTIVE,
+        "the launch",
+        second,
+    )
+    # Redis gives the dead worker's message back: the campaign is active, nothing happens.
+    _give_back_the_dead_workers_message(broker, second)
+    draft.refresh_from_db()
+    assert draft.items.count() == draft.item_count > 0
+    assert AuditEvent.objects.filter(action="campaign.launched").count() == 1
+    assert_nothing_lost(accepted=0)
+
+
+def _give_back_the_dead_workers_message(broker, worker) -> None:
+    """What Redis does with a message its worker never acknowledged, at once rather than once
+    the visibility timeout has passed; `worker` takes it again and acknowledges it."""
+    with Connection(BROKER_URL, transport_options={"visibility_timeout": 0}) as conn:
+        conn.default_channel.qos.restore_visible()
+    wait_until(lambda: not broker.hlen("unacked") and not broker.llen("celery"), "ack", worker)
+
+
+def _holding(lock, held: threading.Event, release: threading.Event) -> None:
+    """`lock()` taken in a transaction of a thread of its own, until `release` is set."""
     try:
         with transaction.atomic():
-            ReviewItem.objects.select_for_update().get(pk=pk)
+            lock()
             held.set()
             release.wait(60)
     finally:
         connections.close_all()
+
+
+def _hold_item(pk: int):
+    return lambda: ReviewItem.objects.select_for_update().get(pk=pk)
 
 
 def _row_free(campaign_id: int) -> bool:

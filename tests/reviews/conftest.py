@@ -24,6 +24,18 @@ def campaign(account, other_account, manager):
 
 
 @pytest.fixture
+def draft(manager, account, other_account):
+    """A draft over the same accounts, by the manager: not launched."""
+    return new_campaign(
+        name="Year-end review",
+        owner=manager,
+        due_date=timezone.localdate() + timedelta(days=14),
+        accounts=[account, other_account],
+        by=manager,
+    )
+
+
+@pytest.fixture
 def items(campaign, reviewer):
     """The reviewer's items of the campaign, in queue order."""
     return list(campaign.items.filter(reviewer=reviewer).order_by("principal_name", "right_kind"))

@@ -261,17 +261,7 @@ def test_only_a_manager_opens_the_new_campaign_form(client, request, who, accoun
 # Preview and launch ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def draft(manager, account, other_account):
-    return new_campaign(
-        name="Year-end review",
-        owner=manager,
-        due_date=timezone.localdate() + timedelta(days=14),
-        accounts=[account, other_account],
-        by=manager,
-    )
-
-
+@pytest.mark.django_db(transaction=True)
 def test_the_draft_previews_its_items_by_account_and_reviewer_then_launch_freezes_them(
     client, manager, draft
 ):
