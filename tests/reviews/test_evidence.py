@@ -974,6 +974,8 @@ def test_export_evidence_refuses_clearly_and_leaves_no_file(
         name="Draft", owner=manager, due_date=timezone.localdate() + timedelta(days=9)
     )
     assert "is a draft" in refused(str(draft.uuid), "--output", target)
+    Campaign.objects.filter(pk=draft.pk).update(state=Campaign.State.LAUNCHING)
+    assert "is still launching" in refused(str(draft.uuid), "--output", target)
 
     def broken(campaign, stream, **kwargs):
         stream.write(b"PK half a package")

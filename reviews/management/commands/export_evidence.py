@@ -32,10 +32,10 @@ class Command(BaseCommand):
             campaign = Campaign.objects.get(uuid=uuid.UUID(options["id"]))
         except (ValueError, Campaign.DoesNotExist):
             raise CommandError(f"no campaign {options['id']}") from None
+        if campaign.state == Campaign.State.DRAFT:
+            raise CommandError(f"{campaign} is a draft: its population is frozen at launch")
         if not campaign.is_launched:
-            raise CommandError(
-                f"{campaign} is {campaign.state}: its population is frozen at launch"
-            )
+            raise CommandError(f"{campaign} is still launching: export it once it is launched")
         output = Path(options["output"])
         # Written beside the target and renamed into place: a failed export leaves no file, and
         # a reader never sees half a package under the final name.
