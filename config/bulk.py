@@ -19,7 +19,8 @@ from django.db.models.expressions import RawSQL
 # PostgreSQL keeps jsonb in its own form, whatever the spacing it was sent with, and the rows
 # are new objects that hold no cycles: without the spaces and the cycle check, JSON is encoded
 # a tenth faster and sent shorter.
-_dumps = partial(json.dumps, separators=(",", ":"), check_circular=False)
+# A JSON field's text as `insert` sends it; `new(encoded=...)` takes text made by it.
+encode_json = partial(json.dumps, separators=(",", ":"), check_circular=False)
 
 
 def new(
@@ -85,7 +86,7 @@ def _no_query_during_copy(execute, sql, params, many, context):
 def _json(value, text: str | None):
     """A JSON field's value for COPY: its text, encoded already or now (COPY's text format
     takes jsonb as its text)."""
-    return text if text is not None else _dumps(value)
+    return text if text is not None else encode_json(value)
 
 
 def insert(
