@@ -384,23 +384,6 @@ def request_close(campaign: Campaign, by=None) -> None:
     campaign.refresh_from_db()
 
 
-def sweep_closing() -> list[int]:
-    """Queue the close again of each closing campaign that no worker is closing."""
-    return handover.CLOSE.sweep()
-
-
-def close_failed(campaign: Campaign, error: Exception) -> None:
-    """Open the campaign again after its close failed (the close itself was rolled back
-    whole), so that its manager sees it and can close it again."""
-    handover.CLOSE.fail(campaign, error)
-
-
-def close_failure(campaign: Campaign) -> dict | None:
-    """The error of the campaign's last close, when that close failed and no close has been
-    asked for since: {"at": when, "error": what}."""
-    return handover.CLOSE.failure(campaign)
-
-
 def close(campaign: Campaign, by=None) -> dict:
     """Close the campaign, giving its unanswered items the default outcome as decisions of
     Attest's own; returns how many items got which outcome. The campaign is open, or closing

@@ -208,23 +208,6 @@ def request_launch(campaign: Campaign, by=None) -> None:
     campaign.refresh_from_db()
 
 
-def sweep_launching() -> list[int]:
-    """Queue the launch again of each launching campaign that no worker is launching."""
-    return handover.LAUNCH.sweep()
-
-
-def launch_failed(campaign: Campaign, error: Exception | str) -> None:
-    """Make the campaign a draft again after its launch failed (the launch was rolled back
-    whole), so that its manager sees why and can launch it again."""
-    handover.LAUNCH.fail(campaign, error)
-
-
-def launch_failure(campaign: Campaign) -> dict | None:
-    """The error of the campaign's last launch, when it failed and no launch has been asked
-    for since: {"at": when, "error": what}."""
-    return handover.LAUNCH.failure(campaign)
-
-
 def _not_a_draft(campaign: Campaign) -> str:
     return _("campaign %(campaign)s is %(state)s") % {
         "campaign": campaign,

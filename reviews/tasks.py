@@ -55,7 +55,7 @@ def launch_campaign(campaign_id: int, user_id: int | None = None) -> int | None:
 @shared_task
 def sweep_launching() -> None:
     """Beat: launch again the campaigns left launching by a lost task."""
-    for pk in launching.sweep_launching():
+    for pk in handover.LAUNCH.sweep():
         logger.warning("Campaign %s was left launching; its launch is queued again", pk)
 
 
@@ -74,7 +74,7 @@ def close_campaign(campaign_id: int, user_id: int | None = None) -> dict | None:
 @shared_task
 def sweep_closing() -> None:
     """Beat: close again the campaigns left closing by a lost task."""
-    for pk in decide.sweep_closing():
+    for pk in handover.CLOSE.sweep():
         logger.warning("Campaign %s was left closing; its close is queued again", pk)
 
 

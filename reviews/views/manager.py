@@ -32,10 +32,10 @@ from config import lockout
 from config.pagination import paginate
 from config.templatetags.attest import duration
 from inventory.models import AwsAccount
+from reviews import handover, remediate, tallies
 from reviews import launch as launching
-from reviews import remediate, tallies
 from reviews.aggregates import Median
-from reviews.decide import Refused, close_failure, reassign, request_close, sign_off
+from reviews.decide import Refused, reassign, request_close, sign_off
 from reviews.filters import ItemLookups
 from reviews.models import (
     Campaign,
@@ -219,6 +219,10 @@ def campaign_new(request):
 # One campaign -----------------------------------------------------------------------------------
 
 
+# The states in which a worker changes the campaign, which its page waits for.
+_HANDED_OVER = (Campaign.State.LAUNCHING, Campaign.State.CLOSING)
+
+
 @require_GET
 def campaign_detail(request, campaign_uuid):
     campaign = _campaign(request, campaign_uuid, Campaign.objects.select_related("signoff"))
@@ -237,10 +241,6 @@ def campaign_detail(request, campaign_uuid):
     return render(request, "reviews/campaign_detail.html", _dashboard(request, campaign))
 
 
-# The states in which a worker changes the campaign, which its page waits for.
-_HANDED_OVER = (Campaign.State.LAUNCHING, Campaign.State.CLOSING)
-
-
 def _draft_context(request, campaign: Campaign) -> dict:
     found = launching.preview(campaign)
     can_manage = request.user.has_perm(MANAGE)
@@ -256,7 +256,7 @@ def _draft_context(request, campaign: Campaign) -> dict:
         "orphans": found.by_reviewer.get("", 0),
         "accounts": campaign.accounts.order_by("name"),
         "can_manage": can_manage,
-        "launch_failure": launching.launch_failure(campaign) if can_manage else None,
+        "launch_failure": handover.LAUNCH.failure(campaign) if can_manage else None,
     }
 
 
@@ -390,7 +390,9 @@ def _dashboard(
         "can_manage": can_manage,
         "is_owner": campaign.owner_id == user.pk,
         "default_outcome": _outcome_label(campaign),
-        "close_failure": close_failure(campaign) if can_manage and campaign.is_open else None,
+        "close_failure": (
+            handover.CLOSE.failure(campaign) if can_manage and campaign.is_open else None
+        ),
     }
     if not oversees:
         # A reviewer sees the campaign's progress and their own part of it, not their peers'.

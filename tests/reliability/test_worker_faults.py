@@ -24,9 +24,10 @@ from audit.models import AuditEvent
 from inventory import tasks as inventory_tasks
 from inventory.collect import collect_run
 from inventory.models import CollectionRun, Principal, Right
+from reviews import handover
 from reviews import tasks as review_tasks
-from reviews.decide import Choice, close, decide_many, request_close, sweep_closing
-from reviews.launch import new_campaign, request_launch, sweep_launching
+from reviews.decide import Choice, close, decide_many, request_close
+from reviews.launch import new_campaign, request_launch
 from reviews.models import Campaign, Decision, Remediation, ReviewItem
 from tests import factories
 from tests.aws_emulator import OWN_ACCOUNT_ID, service_usage
@@ -162,7 +163,7 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
     try:
         request_close(campaign, by=manager)
         wait_until(a_lock_is_awaited, "the close waiting for the held item", first)
-        assert sweep_closing() == []  # a close under way is left alone
+        assert handover.CLOSE.sweep() == []  # a close under way is left alone
         first.kill()
     finally:
         release.set()
@@ -176,7 +177,7 @@ def test_a_worker_killed_mid_close_leaves_the_campaign_closing_and_the_sweep_clo
     assert not AuditEvent.objects.filter(action="campaign.closed").exists()
 
     second = start_worker()
-    assert sweep_closing() == [campaign.pk]
+    assert handover.CLOSE.sweep() == [campaign.pk]
     wait_until(
         lambda: Campaign.objects.get(pk=campaign.pk).state == Campaign.State.CLOSED,
         "the close",
@@ -211,7 +212,7 @@ def test_a_worker_killed_mid_launch_leaves_the_campaign_launching_and_the_sweep_
     first = start_worker()
     try:
         wait_until(a_lock_is_awaited, "the launch waiting for the audit trail", first)
-        assert sweep_launching() == []  # a launch under way is left alone
+        assert handover.LAUNCH.sweep() == []  # a launch under way is left alone
         first.kill()
     finally:
         release.set()
@@ -226,7 +227,7 @@ def test_a_worker_killed_mid_launch_leaves_the_campaign_launching_and_the_sweep_
     assert not AuditEvent.objects.filter(action="campaign.launched").exists()
 
     second = start_worker()
-    assert sweep_launching() == [draft.pk]
+    assert handover.LAUNCH.sweep() == [draft.pk]
     wait_until(
         lambda: Campaign.objects.get(pk=draft.pk).state == Campaign.State.ACTIVE,
         "the launch",

@@ -11,8 +11,8 @@ from django.test import TestCase
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from reviews import remediate, tasks
-from reviews.decide import Choice, Refused, decide, request_close, sign_off, sweep_closing
+from reviews import handover, remediate, tasks
+from reviews.decide import Choice, Refused, decide, request_close, sign_off
 from reviews.models import Campaign, Decision
 from tests import factories
 from tests.reviews.builders import launched, post_close, text
@@ -178,6 +178,6 @@ def test_the_sweep_queues_again_a_close_whose_task_was_lost(account, manager, qu
 
 def _sweep_into(found: list) -> None:
     try:
-        found.append(sweep_closing())
+        found.append(handover.CLOSE.sweep())
     finally:
         connections.close_all()

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from inventory.models import CollectionRun
-from reviews import tallies, tasks
+from reviews import handover, tallies, tasks
 from reviews.decide import Refused, sign_off
-from reviews.launch import LaunchRefused, new_campaign, request_launch, sweep_launching
+from reviews.launch import LaunchRefused, new_campaign, request_launch
 from reviews.models import Campaign
 from tests import factories
 from tests.reviews.builders import text
@@ -241,6 +241,6 @@ def _draft(owner, account, name: str) -> Campaign:
 
 def _sweep_into(found: list) -> None:
     try:
-        found.append(sweep_launching())
+        found.append(handover.LAUNCH.sweep())
     finally:
         connections.close_all()
